@@ -1,0 +1,46 @@
+"""snnfunc: functional spiking neural networks on PyTorch.
+
+Pure step functions ``step(state, x, params) -> (spike, state)`` with NamedTuple state and
+params, :func:`scan` to unroll them over time, and surrogate spikes that work under every
+``torch.func`` transform. Tensors are time-major: ``[T, B, N]`` (time, batch, neurons).
+"""
+
+from snnfunc import surrogate as surrogate
+from snnfunc.neurons import ALIFParams as ALIFParams
+from snnfunc.neurons import ALIFState as ALIFState
+from snnfunc.neurons import AlphaParams as AlphaParams
+from snnfunc.neurons import AlphaState as AlphaState
+from snnfunc.neurons import IFParams as IFParams
+from snnfunc.neurons import IFState as IFState
+from snnfunc.neurons import LapicqueParams as LapicqueParams
+from snnfunc.neurons import LapicqueState as LapicqueState
+from snnfunc.neurons import LIFParams as LIFParams
+from snnfunc.neurons import LIFState as LIFState
+from snnfunc.neurons import RLIFParams as RLIFParams
+from snnfunc.neurons import RLIFState as RLIFState
+from snnfunc.neurons import SynapticParams as SynapticParams
+from snnfunc.neurons import SynapticState as SynapticState
+from snnfunc.neurons import alif_init as alif_init
+from snnfunc.neurons import alif_step as alif_step
+from snnfunc.neurons import alpha_init as alpha_init
+from snnfunc.neurons import alpha_step as alpha_step
+from snnfunc.neurons import if_init as if_init
+from snnfunc.neurons import if_step as if_step
+from snnfunc.neurons import lapicque_init as lapicque_init
+from snnfunc.neurons import lapicque_step as lapicque_step
+from snnfunc.neurons import lif_init as lif_init
+from snnfunc.neurons import lif_step as lif_step
+from snnfunc.neurons import rlif_init as rlif_init
+from snnfunc.neurons import rlif_step as rlif_step
+from snnfunc.neurons import synaptic_init as synaptic_init
+from snnfunc.neurons import synaptic_step as synaptic_step
+from snnfunc.reset import Reset as Reset
+from snnfunc.reset import apply_reset as apply_reset
+from snnfunc.scan import Layer as Layer
+from snnfunc.scan import neuron as neuron
+from snnfunc.scan import scan as scan
+from snnfunc.scan import sequential as sequential
+from snnfunc.scan import stateless as stateless
+from snnfunc.surrogate import Surrogate as Surrogate
+
+__version__ = "0.1.0"

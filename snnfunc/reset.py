@@ -1,0 +1,96 @@
+r"""The one reset rule every neuron model uses.
+
+A model's step first updates its membrane without any reset, :math:`h = f(\text{state}, x)`,
+then calls :func:`fire` which spikes and resets:
+
+* ``reset_delay=False`` (default; Norse, SpikingJelly): the reset lands on the step of the spike,
+
+  .. math:: z = S(h - \vartheta),\quad v = R(h, \mathrm{sg}(z), \vartheta)
+
+* ``reset_delay=True`` (snnTorch's default): the reset of the previous step's spike lands now,
+  on the freshly updated membrane, and the carried membrane is the one before any reset of its own
+  spike,
+
+  .. math:: r = \mathrm{sg}(S(v_\text{prev} - \vartheta)),\quad v = R(h, r, \vartheta),
+            \quad z = S(v - \vartheta)
+
+where :math:`\mathrm{sg}` is stop-gradient when ``detach_reset=True`` (the default) and the
+identity otherwise, and :math:`R` is the reset mode:
+
+====================  =========================================  ============================
+``reset``             :math:`R(h, z, \vartheta)`                  also known as
+====================  =========================================  ============================
+``"subtract"``        :math:`h - z\,\vartheta`                     soft reset
+``"zero"``            :math:`h\,(1 - z)`                          hard reset to 0
+``"none"``            :math:`h`                                   no reset (pure integration)
+====================  =========================================  ============================
+
+Parity with snnTorch (checked in ``tests/test_parity_snntorch.py``): ``Leaky``/``Synaptic`` with
+their defaults (``reset_mechanism="subtract"``, ``reset_delay=True``) are ``reset="subtract",
+reset_delay=True``; ``Synaptic(reset_mechanism="zero")`` is ``reset="zero", reset_delay=True``.
+``Leaky(reset_mechanism="zero")`` zeroes the *old* membrane before the decay, which gives the same
+spikes as our ``reset="zero", reset_delay=False``; snnTorch then reports the pre-reset membrane
+where we report 0 on spike steps (our membrane equals theirs times ``1 - z``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from torch import Tensor
+
+from snnfunc._checks import check_choice
+
+Reset = Literal["subtract", "zero", "none"]
+RESET_MODES: tuple[str, ...] = ("subtract", "zero", "none")
+
+
+def apply_reset(v: Tensor, z: Tensor, threshold: Tensor | float, reset: Reset) -> Tensor:
+    """Reset membrane ``v`` where ``z`` is 1. ``v, z: [..., N]`` -> ``[..., N]``."""
+    if reset == "subtract":
+        return v - z * threshold
+    if reset == "zero":
+        return v * (1 - z)
+    if reset == "none":
+        return v
+    check_choice("reset", reset, RESET_MODES)
+    raise AssertionError("unreachable")
+
+
+def fire(
+    h: Tensor,
+    v_prev: Tensor,
+    threshold: Tensor | float,
+    *,
+    spike_fn: Callable[[Tensor], Tensor],
+    reset: Reset,
+    reset_delay: bool,
+    detach_reset: bool,
+) -> tuple[Tensor, Tensor]:
+    """Spike and reset an updated membrane ``h`` (see the module docstring).
+
+    Args:
+        h: membrane after this step's update, before any reset, ``[..., N]``.
+        v_prev: the carried membrane from the previous step, ``[..., N]`` (used only when
+            ``reset_delay=True``).
+        threshold: broadcastable to ``[..., N]``.
+    Returns:
+        ``(z, v)``: spikes and the membrane to carry, both ``[..., N]``.
+    """
+    if reset_delay:
+        r = spike_fn(v_prev - threshold)
+        if detach_reset:
+            r = r.detach()
+        v = apply_reset(h, r, threshold, reset)
+        return spike_fn(v - threshold), v
+    z = spike_fn(h - threshold)
+    return z, apply_reset(h, z.detach() if detach_reset else z, threshold, reset)
+
+
+def check_reset_options(reset: str, reset_delay: bool, detach_reset: bool) -> None:
+    check_choice("reset", reset, RESET_MODES)
+    if not isinstance(reset_delay, bool):
+        raise TypeError(f"reset_delay must be a bool, got {type(reset_delay).__name__}")
+    if not isinstance(detach_reset, bool):
+        raise TypeError(f"detach_reset must be a bool, got {type(detach_reset).__name__}")

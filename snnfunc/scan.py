@@ -1,0 +1,243 @@
+"""Unrolling over time: :func:`scan`, and :func:`sequential` to make a network one step.
+
+Convention (deliberate, stated once here): a step takes the state first, like ``jax.lax.scan``'s
+carry, and returns ``(output, state)``, like ``torch.nn.RNN``'s ``(output, h_n)``::
+
+    step(state, x) -> (y, state)
+    scan(step, state, xs) -> (ys, state)
+
+Tensors are time-major: ``xs`` is ``[T, ...]`` (``[T, B, N]`` for a batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+import torch.utils.checkpoint
+from torch import Tensor
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+
+from snnfunc._checks import check_int_at_least
+
+StepFn = Callable[[Any, Any], tuple[Any, Any]]
+
+__all__ = ["scan", "sequential", "neuron", "stateless", "Layer"]
+
+
+def _detach(tree: Any) -> Any:
+    return tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t, tree)
+
+
+def _stack(ys: Sequence[Any]) -> Any:
+    """Stack a list of equal pytrees leafwise along a new dim 0."""
+    if not ys:
+        raise ValueError("scan needs at least one step (T >= 1)")
+    leaves0, spec = tree_flatten(ys[0])
+    columns: list[list[Any]] = [[] for _ in leaves0]
+    for y in ys:
+        leaves, s = tree_flatten(y)
+        if s != spec:
+            raise ValueError(f"step returned outputs of changing structure: {spec} then {s}")
+        for column, leaf in zip(columns, leaves, strict=True):
+            column.append(leaf)
+    return tree_unflatten(
+        [torch.stack(c) if isinstance(c[0], Tensor) else c for c in columns], spec
+    )
+
+
+def _time_slices(xs: Any, num_steps: int | None) -> tuple[list[Any], int]:
+    """``xs`` as a list of per-step inputs (unbound once: indexing in the loop is O(T^2))."""
+    if num_steps is not None:
+        check_int_at_least("num_steps", num_steps, 1)
+        return [xs] * num_steps, num_steps
+    leaves, spec = tree_flatten(xs)
+    tensors = [leaf for leaf in leaves if isinstance(leaf, Tensor)]
+    if not tensors:
+        raise ValueError(
+            "xs must hold tensors with a leading time dim [T, ...], or pass "
+            "num_steps= to feed the same input every step"
+        )
+    if any(t.dim() == 0 for t in tensors):
+        raise ValueError(
+            "xs must have a leading time dim [T, ...]; got a 0-d tensor "
+            "(pass num_steps= for a static input)"
+        )
+    lengths = {t.shape[0] for t in tensors}
+    if len(lengths) != 1:
+        raise ValueError(f"every tensor in xs must have the same leading time dim, got {lengths}")
+    (length,) = lengths
+    if length < 1:
+        raise ValueError("xs must have at least one time step (T >= 1), got T = 0")
+    unbound = [leaf.unbind(0) if isinstance(leaf, Tensor) else [leaf] * length for leaf in leaves]
+    return [tree_unflatten([u[t] for u in unbound], spec) for t in range(length)], length
+
+
+def _loop(
+    step: StepFn, state: Any, xs: Sequence[Any], start: int, truncate: int | None
+) -> tuple[list[Any], Any]:
+    ys = []
+    for offset, x in enumerate(xs):
+        y, state = step(state, x)
+        ys.append(y)
+        if truncate is not None and (start + offset + 1) % truncate == 0:
+            state = _detach(state)
+    return ys, state
+
+
+def scan(
+    step: StepFn,
+    state: Any,
+    xs: Any,
+    *,
+    num_steps: int | None = None,
+    truncate: int | None = None,
+    checkpoint: int | None = None,
+) -> tuple[Any, Any]:
+    """Apply ``step`` along dim 0 of ``xs``, threading ``state``; stack the outputs.
+
+    ``step :: (state, x) -> (y, state)``. Semantics, as the plain loop::
+
+        ys = []
+        for x in xs:                       # xs: [T, ...] (or a pytree of such)
+            y, state = step(state, x)
+            ys.append(y)
+        return stack(ys), state            # ys: [T, ...] (a pytree if y is one)
+
+    Args:
+        step: a pure step function; bind params with ``functools.partial`` or a closure.
+        state: the initial state, any pytree of tensors (e.g. a NamedTuple or a tuple of them).
+        xs: inputs ``[T, ...]``, a tensor or a pytree of tensors sharing ``T``. With
+            ``num_steps``, one input fed unchanged at every step (static input; not copied T times).
+        num_steps: number of steps for a static input (``xs`` then has no time dim).
+        truncate: truncated BPTT: detach the carried state after every ``truncate`` steps, so
+            gradients flow back at most ``truncate`` steps through the state (outputs and the
+            forward values are unchanged).
+        checkpoint: recompute segments of ``checkpoint`` steps in backward
+            (``torch.utils.checkpoint``, non-reentrant) instead of storing their intermediates:
+            same values and gradients, memory ~ ``T/checkpoint`` states plus one segment.
+            Use with ``.backward()``/``torch.autograd.grad``; torch.func transforms do not support
+            ``torch.utils.checkpoint``.
+    Returns:
+        ``(ys, state)``: stacked outputs ``[T, ...]`` and the final state.
+
+    >>> import torch
+    >>> ys, total = scan(lambda c, x: (c + x, c + x), torch.tensor(0.0), torch.arange(4.0))
+    >>> ys, total
+    (tensor([0., 1., 3., 6.]), tensor(6.))
+    """
+    if not callable(step):
+        raise TypeError(f"step must be callable, got {type(step).__name__}")
+    if truncate is not None:
+        check_int_at_least("truncate", truncate, 1)
+    if checkpoint is not None:
+        check_int_at_least("checkpoint", checkpoint, 1)
+    slices, length = _time_slices(xs, num_steps)
+    if checkpoint is None or not torch.is_grad_enabled():
+        ys, state = _loop(step, state, slices, 0, truncate)
+        return _stack(ys), state
+    segments = []
+    for start in range(0, length, checkpoint):
+        ys_seg, state = _checkpointed_segment(
+            step, state, slices[start : start + checkpoint], start, truncate
+        )
+        segments.append(ys_seg)
+    leaves_spec = [tree_flatten(s) for s in segments]
+    spec = leaves_spec[0][1]
+    joined = [torch.cat([ls[0][k] for ls in leaves_spec]) for k in range(len(leaves_spec[0][0]))]
+    return tree_unflatten(joined, spec), state
+
+
+def _checkpointed_segment(
+    step: StepFn, state: Any, xs: list[Any], start: int, truncate: int | None
+) -> tuple[Any, Any]:
+    state_leaves, state_spec = tree_flatten(state)
+    xs_leaves, xs_spec = tree_flatten(xs)
+    n_state = len(state_leaves)
+    out_spec: dict[str, Any] = {}
+
+    def run(*flat: Tensor) -> tuple[Tensor, ...]:
+        st = tree_unflatten(list(flat[:n_state]), state_spec)
+        seg = tree_unflatten(list(flat[n_state:]), xs_spec)
+        ys, st = _loop(step, st, seg, start, truncate)
+        ys_leaves, out_spec["ys"] = tree_flatten(_stack(ys))
+        st_leaves, out_spec["state"] = tree_flatten(st)
+        out_spec["n_ys"] = len(ys_leaves)
+        return (*ys_leaves, *st_leaves)
+
+    out = torch.utils.checkpoint.checkpoint(run, *state_leaves, *xs_leaves, use_reentrant=False)
+    n_ys = out_spec["n_ys"]
+    ys = tree_unflatten(list(out[:n_ys]), out_spec["ys"])
+    return ys, tree_unflatten(list(out[n_ys:]), out_spec["state"])
+
+
+# --- networks as one step ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layer:
+    """One stage of a :func:`sequential` network.
+
+    ``fn`` is ``x -> y`` for a stateless layer and ``(state, x) -> (y, state)`` for a stateful one.
+    """
+
+    fn: Callable[..., Any]
+    stateful: bool
+
+
+def stateless(fn: Callable[[Any], Any]) -> Layer:
+    """A stateless layer ``x -> y``, e.g. ``partial(F.linear, weight=W, bias=b)``."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    return Layer(fn, stateful=False)
+
+
+def neuron(step: Callable[..., tuple[Tensor, Any]], params: Any, **options: Any) -> Layer:
+    """A neuron layer: ``step(state, x, params, **options) -> (spike, state)`` with ``params`` and
+    the static ``options`` (``spike_fn``, ``reset``, ...) bound."""
+    if not callable(step):
+        raise TypeError(f"step must be callable, got {type(step).__name__}")
+    return Layer(partial(step, params=params, **options), stateful=True)
+
+
+def sequential(*layers: Layer | Callable[[Any], Any], record_states: bool = False) -> StepFn:
+    """Compose layers into one network step ``(states, x) -> (y, states)``.
+
+    ``states`` is a tuple with one state per stateful layer, in order. A plain callable is taken
+    as a stateless layer. With ``record_states=True`` the output is ``(y, states)`` so that
+    :func:`scan` also returns every layer's state over time (membranes for plots and losses).
+
+    >>> import torch, torch.nn.functional as F
+    >>> from snnfunc import LIFParams, lif_init, lif_step
+    >>> W = torch.eye(2)
+    >>> net = sequential(partial(F.linear, weight=W), neuron(lif_step, LIFParams(0.9, 1.0)))
+    >>> spikes, states = scan(net, (lif_init(2),), torch.ones(3, 2))
+    >>> spikes[:, 0]
+    tensor([0., 1., 1.])
+    """
+    stages = [layer if isinstance(layer, Layer) else stateless(layer) for layer in layers]
+    if not stages:
+        raise ValueError("sequential needs at least one layer")
+    n_stateful = sum(stage.stateful for stage in stages)
+
+    def step(states: tuple[Any, ...], x: Any) -> tuple[Any, tuple[Any, ...]]:
+        if not isinstance(states, (tuple, list)) or len(states) != n_stateful:
+            got = len(states) if isinstance(states, (tuple, list)) else type(states).__name__
+            raise ValueError(
+                f"states must be a tuple of {n_stateful} layer states "
+                f"(one per stateful layer), got {got}"
+            )
+        new_states = []
+        k = 0
+        for stage in stages:
+            if stage.stateful:
+                x, s = stage.fn(states[k], x)
+                new_states.append(s)
+                k += 1
+            else:
+                x = stage.fn(x)
+        out = tuple(new_states)
+        return ((x, out) if record_states else x), out
+
+    return step

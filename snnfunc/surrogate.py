@@ -1,0 +1,287 @@
+r"""Spike functions: Heaviside forward, surrogate-gradient backward.
+
+A spike function maps the shifted membrane ``x = v - threshold`` to spikes ``H(x) = 1[x > 0]``
+(``[...] -> [...]``, dtype of ``x``). Its backward pretends the step was a smooth function
+:math:`S(x)` and uses :math:`S'(x)`, the *surrogate derivative*. Peers use the same names for
+different formulas, so every factory below states its exact derivative and peak value.
+
+Each factory returns a :class:`Surrogate`: a frozen, hashable callable that also exposes
+``derivative(x)`` (the fused scans and :mod:`snnfunc.testing` use it). The hyperparameter may
+be a float or a Tensor that requires grad (a learnable slope, per neuron if you like); a Tensor
+gets the gradient :math:`\partial S / \partial \text{hyper}` of the smooth surrogate.
+
+torch.func: the backward is a ``torch.autograd.Function`` with ``setup_context`` and
+``generate_vmap_rule = True``, so ``vmap``, ``grad``, ``vmap(grad)``, ``jacrev`` and
+``torch.compile`` of the forward (followed by ``.backward()``) all work. Known PyTorch limits,
+tested in ``tests/test_surrogate.py``: forward-mode AD (``jvp``/``jacfwd``) is not implemented
+(adding a ``jvp`` breaks ``torch.compile(fullgraph=True)``), and ``torch.compile`` wrapped
+*around* ``torch.func.grad`` is unsafe (pytorch#193279): compile the forward, not the transform.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from snnfunc._checks import check_positive
+
+Hyper = float | Tensor
+SpikeFn = Callable[[Tensor], Tensor]
+
+__all__ = [
+    "Surrogate",
+    "SpikeFn",
+    "step",
+    "heaviside",
+    "atan",
+    "fast_sigmoid",
+    "superspike",
+    "sigmoid",
+    "triangle",
+    "boxcar",
+    "straight_through",
+    "custom",
+]
+
+
+def step(x: Tensor) -> Tensor:
+    """Plain step ``1[x > 0]`` in the dtype of ``x``, no surrogate. ``[...] -> [...]``."""
+    return (x > 0).to(x.dtype)
+
+
+class _SurrogateSpike(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, hyper: Any, surrogate: Surrogate) -> Tensor:  # type: ignore[override]
+        return step(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        x, hyper, surrogate = inputs
+        ctx.surrogate = surrogate
+        if isinstance(hyper, Tensor):
+            ctx.save_for_backward(x, hyper)
+            ctx.hyper_is_tensor = True
+        else:
+            ctx.save_for_backward(x)
+            ctx.hyper = hyper
+            ctx.hyper_is_tensor = False
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        surrogate: Surrogate = ctx.surrogate
+        if ctx.hyper_is_tensor:
+            x, hyper = ctx.saved_tensors
+        else:
+            (x,) = ctx.saved_tensors
+            hyper = ctx.hyper
+        grad_x = grad * surrogate.derivative_fn(x, hyper) if ctx.needs_input_grad[0] else None
+        grad_hyper = None
+        if ctx.hyper_is_tensor and ctx.needs_input_grad[1]:
+            assert surrogate.hyper_derivative_fn is not None
+            grad_hyper = (grad * surrogate.hyper_derivative_fn(x, hyper)).sum_to_size(hyper.shape)
+        return grad_x, grad_hyper, None
+
+
+@dataclass(frozen=True, eq=False)
+class Surrogate:
+    """A spike function ``x -> 1[x > 0]`` whose backward is ``derivative(x)``.
+
+    Attributes:
+        name: the surrogate's name, e.g. ``"atan"``.
+        derivative_fn: ``(x, hyper) -> dS/dx``, elementwise.
+        hyper: the hyperparameter (float or Tensor), or ``None``.
+        hyper_derivative_fn: ``(x, hyper) -> dS/dhyper``, elementwise, for a learnable hyper.
+    """
+
+    name: str
+    derivative_fn: Callable[[Tensor, Any], Tensor]
+    hyper: Hyper | None = None
+    hyper_derivative_fn: Callable[[Tensor, Any], Tensor] | None = field(default=None)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """Spikes ``1[x > 0]``. ``x: [...] -> [...]``, dtype of ``x``."""
+        z: Tensor = _SurrogateSpike.apply(x, self.hyper, self)  # type: ignore[no-untyped-call]
+        return z
+
+    def derivative(self, x: Tensor) -> Tensor:
+        """The surrogate derivative ``dS/dx`` at ``x`` (``[...] -> [...]``), no autograd."""
+        return self.derivative_fn(x, self.hyper)
+
+    @property
+    def hyper_requires_grad(self) -> bool:
+        return isinstance(self.hyper, Tensor) and self.hyper.requires_grad
+
+    def __repr__(self) -> str:
+        if self.hyper is None:
+            return f"{self.name}()"
+        h = self.hyper if not isinstance(self.hyper, Tensor) else "Tensor"
+        return f"{self.name}({h})"
+
+
+def _hyper(name: str, value: Hyper) -> Hyper:
+    check_positive(name, value)
+    return float(value) if isinstance(value, (int, float)) else value
+
+
+# --- arctan ---------------------------------------------------------------------------------
+def _atan_d(x: Tensor, a: Hyper) -> Tensor:
+    return (a / 2) / (1 + (math.pi / 2 * a * x) ** 2)
+
+
+def _atan_da(x: Tensor, a: Hyper) -> Tensor:
+    return (x / 2) / (1 + (math.pi / 2 * a * x) ** 2)
+
+
+def atan(alpha: Hyper = 2.0) -> Surrogate:
+    r"""Arctan surrogate (snnTorch's ``atan``, its neurons' default).
+
+    .. math:: S(x) = \tfrac{1}{\pi}\arctan(\tfrac{\pi}{2}\alpha x) + \tfrac12,\quad
+              S'(x) = \frac{\alpha/2}{1 + (\tfrac{\pi}{2}\alpha x)^2}
+
+    Peak :math:`S'(0) = \alpha/2` (1 at the default ``alpha=2``); unit area.
+    """
+    return Surrogate("atan", _atan_d, _hyper("alpha", alpha), _atan_da)
+
+
+# --- fast sigmoid / SuperSpike (same formula, peers' different defaults) -------------------
+def _fs_d(x: Tensor, k: Hyper) -> Tensor:
+    return 1 / (k * x.abs() + 1) ** 2
+
+
+def _fs_dk(x: Tensor, k: Hyper) -> Tensor:
+    r = 1 / (k * x.abs() + 1)
+    return -(x * r) * (x.abs() * r)  # -x|x| / (k|x|+1)^2, as bounded factors (no inf/inf)
+
+
+def fast_sigmoid(slope: Hyper = 25.0) -> Surrogate:
+    r"""Fast sigmoid (snnTorch's ``fast_sigmoid``, Zenke & Ganguli).
+
+    .. math:: S(x) = \frac{x}{k|x| + 1},\quad S'(x) = \frac{1}{(k|x| + 1)^2}
+
+    with ``k = slope``. Peak :math:`S'(0) = 1`; area :math:`2/k`.
+    """
+    return Surrogate("fast_sigmoid", _fs_d, _hyper("slope", slope), _fs_dk)
+
+
+def superspike(alpha: Hyper = 100.0) -> Surrogate:
+    r"""SuperSpike (Norse's ``superspike``, default ``alpha=100``).
+
+    .. math:: S'(x) = \frac{1}{(\alpha|x| + 1)^2}
+
+    The same formula as :func:`fast_sigmoid`, with Norse's default steepness. Peak 1.
+    """
+    return Surrogate("superspike", _fs_d, _hyper("alpha", alpha), _fs_dk)
+
+
+# --- logistic sigmoid ------------------------------------------------------------------------
+def _sig_d(x: Tensor, k: Hyper) -> Tensor:
+    s = torch.sigmoid(k * x)
+    return k * s * (1 - s)
+
+
+def _sig_dk(x: Tensor, k: Hyper) -> Tensor:
+    s = torch.sigmoid(k * x)
+    return x * s * (1 - s)
+
+
+def sigmoid(slope: Hyper = 5.0) -> Surrogate:
+    r"""Logistic sigmoid (snnTorch's ``sigmoid``).
+
+    .. math:: S(x) = \sigma(kx),\quad S'(x) = k\,\sigma(kx)\,(1 - \sigma(kx))
+
+    Peak :math:`S'(0) = k/4`; unit area.
+    """
+    return Surrogate("sigmoid", _sig_d, _hyper("slope", slope), _sig_dk)
+
+
+# --- triangle --------------------------------------------------------------------------------
+def _tri_d(x: Tensor, w: Hyper) -> Tensor:
+    return torch.clamp(1 - x.abs() / w, min=0) / w
+
+
+def _tri_dw(x: Tensor, w: Hyper) -> Tensor:
+    inside = (x.abs() < w).to(x.dtype)
+    return inside * (-x / w**2 + x * x.abs() / w**3)
+
+
+def triangle(width: Hyper = 1.0) -> Surrogate:
+    r"""Triangle (piecewise-linear, Esser et al. / Bellec et al.).
+
+    .. math:: S'(x) = \frac{1}{w}\max\!\left(0,\ 1 - \frac{|x|}{w}\right)
+
+    Peak :math:`1/w`; unit area; zero outside ``|x| < width``.
+    """
+    return Surrogate("triangle", _tri_d, _hyper("width", width), _tri_dw)
+
+
+# --- boxcar ----------------------------------------------------------------------------------
+def _box_d(x: Tensor, w: Hyper) -> Tensor:
+    return (x.abs() < w).to(x.dtype) / (2 * w)
+
+
+def _box_dw(x: Tensor, w: Hyper) -> Tensor:
+    return (x.abs() < w).to(x.dtype) * (-x / (2 * w**2))
+
+
+def boxcar(width: Hyper = 0.5) -> Surrogate:
+    r"""Boxcar (rectangular window).
+
+    .. math:: S'(x) = \frac{1}{2w}\,\mathbb{1}[|x| < w]
+
+    Peak :math:`1/(2w)` (1 at the default ``width=0.5``); unit area.
+    """
+    return Surrogate("boxcar", _box_d, _hyper("width", width), _box_dw)
+
+
+# --- no-hyperparameter surrogates ------------------------------------------------------------
+def _ones_d(x: Tensor, _: Any) -> Tensor:
+    return torch.ones_like(x)
+
+
+def straight_through() -> Surrogate:
+    r"""Straight-through estimator: :math:`S'(x) = 1` everywhere (peak 1)."""
+    return Surrogate("straight_through", _ones_d)
+
+
+def _spike_d(x: Tensor, _: Any) -> Tensor:
+    return step(x)
+
+
+def heaviside() -> Surrogate:
+    r"""snnTorch tutorial 3's surrogate: the gradient is the spike itself.
+
+    .. math:: S'(x) = H(x) = \mathbb{1}[x > 0]
+
+    (the derivative of a shifted ReLU; peak 1). Learning happens only where a neuron fires.
+    """
+    return Surrogate("heaviside", _spike_d)
+
+
+def custom(derivative: Callable[[Tensor], Tensor], *, name: str = "custom") -> Surrogate:
+    """Your own surrogate from its derivative ``dS/dx`` (elementwise, ``[...] -> [...]``).
+
+    The result works everywhere a built-in does, fused scans included.
+
+    >>> import torch
+    >>> f = custom(lambda x: torch.exp(-x.abs()))
+    >>> f(torch.tensor([-1.0, 0.0, 2.0]))
+    tensor([0., 0., 1.])
+    """
+    if not callable(derivative):
+        raise TypeError(f"derivative must be callable, got {type(derivative).__name__}")
+
+    def _d(x: Tensor, _: Any) -> Tensor:
+        return derivative(x)
+
+    return Surrogate(name, _d)
+
+
+DEFAULT_SPIKE: Surrogate = atan()
+"""The default spike function of every neuron step: :func:`atan` with ``alpha=2`` (as snnTorch)."""
