@@ -222,11 +222,15 @@ def sequential(*layers: Layer | Callable[[Any], Any], record_states: bool = Fals
     n_stateful = sum(stage.stateful for stage in stages)
 
     def step(states: tuple[Any, ...], x: Any) -> tuple[Any, tuple[Any, ...]]:
-        if not isinstance(states, (tuple, list)) or len(states) != n_stateful:
-            got = len(states) if isinstance(states, (tuple, list)) else type(states).__name__
+        if not isinstance(states, (tuple, list)) or hasattr(states, "_fields"):
             raise ValueError(
-                f"states must be a tuple of {n_stateful} layer states "
-                f"(one per stateful layer), got {got}"
+                f"states must be a plain tuple of {n_stateful} layer states (one per stateful "
+                f"layer), got {type(states).__name__}; wrap a single state as (state,)"
+            )
+        if len(states) != n_stateful:
+            raise ValueError(
+                f"states must be a tuple of {n_stateful} layer states (one per stateful "
+                f"layer), got {len(states)}"
             )
         new_states = []
         k = 0
