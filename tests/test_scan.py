@@ -221,3 +221,11 @@ def test_compiled_unroll_then_backward_matches_eager(backend: str) -> None:
     ref.backward()
     assert out.item() == ref.item() and ref.item() != 0
     torch.testing.assert_close(w1.grad, w2.grad)
+
+
+def test_checkpoint_under_torch_func_grad_fails_clearly() -> None:
+    from torch.func import grad
+
+    step = partial(sf.lif_step, params=sf.LIFParams(0.9, 1.0))
+    with pytest.raises(ValueError, match="checkpoint= is not supported inside torch.func.grad"):
+        grad(lambda xs: sf.scan(step, sf.lif_init(4), xs, checkpoint=2)[0].sum())(torch.rand(6, 4))
