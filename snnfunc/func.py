@@ -266,7 +266,7 @@ def state_jacobian(step: StepFn, state: Any, x: Any) -> Tensor:
     sizes = [t.numel() for t in leaves]
 
     def flat_step(flat: Tensor) -> Tensor:
-        parts = [p.reshape(s) for p, s in zip(flat.split(sizes), shapes, strict=True)]
+        parts = [p.reshape(s) for p, s in zip(torch.split(flat, sizes), shapes, strict=True)]
         _, new = step(tree_unflatten(parts, spec), x)
         new_leaves, new_spec = tree_flatten(new)
         if new_spec != spec:
@@ -325,7 +325,8 @@ def grad_norm_through_time(
             return loss_fn(*scan(step, state, xs))
 
         g: Tensor = grad(loss_of_xs)(xs)
-        return g.reshape(g.shape[0], -1).norm(dim=1)
+        norms: Tensor = torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1)
+        return norms
 
     leaves = tree_flatten(xs)[0]
     if not leaves or not isinstance(leaves[0], Tensor):
@@ -364,7 +365,8 @@ class ForwardModeSpike:
     def __call__(self, x: Tensor) -> Tensor:
         """Spikes ``1[x > 0]``. ``x: [...] -> [...]``, dtype of ``x``."""
         xd = x.detach()
-        return heaviside_step(xd) + (x - xd) * self.surrogate.derivative(xd)
+        d: Tensor = self.surrogate.derivative(xd)
+        return heaviside_step(xd) + (x - xd) * d
 
     def derivative(self, x: Tensor) -> Tensor:
         """The surrogate derivative ``S'(x)``, ``[...] -> [...]``."""

@@ -103,7 +103,7 @@ class Neuron(nn.Module):
         device: torch.device | str | None = None,
     ) -> Any:
         """Resting state of ``shape`` (e.g. ``(B, N)``); dtype/device default to the params'."""
-        ref = next(iter(self.parameters()), None)
+        ref: Tensor | None = next(iter(self.parameters()), None)
         if ref is None:
             ref = next(iter(self.buffers()), None)
         dtype = dtype if dtype is not None else (ref.dtype if ref is not None else None)
@@ -304,7 +304,8 @@ class Sequential(nn.Module):
                 shape = (*batch_shape, layer.size)
                 states.append(layer.init_state(shape, dtype=dtype, device=device))
             else:
-                states.append(layer.init_state(batch_shape, dtype=dtype, device=device))
+                init_state: Any = layer.init_state
+                states.append(init_state(batch_shape, dtype=dtype, device=device))
         return tuple(states)
 
     def forward(self, x: Any, states: tuple[Any, ...] | None = None) -> tuple[Any, tuple[Any, ...]]:
