@@ -95,13 +95,19 @@ def _check_model(model: str) -> None:
         raise ValueError(f"model must be one of {MODEL_NAMES}, got {model!r}")
 
 
-@st.composite
-def states(draw: st.DrawFn, model: str, shape: tuple[int, ...], *, dtype: torch.dtype = F64) -> Any:
+def states(
+    model: str, shape: tuple[int, ...], *, dtype: torch.dtype = F64
+) -> st.SearchStrategy[Any]:
     """A state of ``model`` with fields of ``shape`` (``[..., N]``).
 
     Membranes and currents in [-1, 1.5]; ALIF's adaptation ``a >= 0``; RLIF's ``z`` in {0, 1}.
     """
     _check_model(model)
+    return _states(model, shape, dtype)
+
+
+@st.composite
+def _states(draw: st.DrawFn, model: str, shape: tuple[int, ...], dtype: torch.dtype) -> Any:
     state_type = type(BUILTIN_CELLS[model].init(1, dtype=dtype))
     fields = []
     for name in state_type._fields:
@@ -114,15 +120,9 @@ def states(draw: st.DrawFn, model: str, shape: tuple[int, ...], *, dtype: torch.
     return state_type(*fields)
 
 
-@st.composite
 def params(
-    draw: st.DrawFn,
-    model: str,
-    n: int,
-    *,
-    per_neuron: bool | None = None,
-    dtype: torch.dtype = F64,
-) -> Any:
+    model: str, n: int, *, per_neuron: bool | None = None, dtype: torch.dtype = F64
+) -> st.SearchStrategy[Any]:
     """Params of ``model`` for ``n`` neurons: 0-d tensors or, with ``per_neuron``, ``[n]``.
 
     ``per_neuron=None`` draws the choice. Ranges: decays in [0, 1] (Alpha: ``beta`` in
@@ -131,6 +131,13 @@ def params(
     [0.05, 0.95], RLIF weights ``[n, n]`` in [-0.5, 0.5].
     """
     _check_model(model)
+    return _params(model, n, per_neuron, dtype)
+
+
+@st.composite
+def _params(
+    draw: st.DrawFn, model: str, n: int, per_neuron: bool | None, dtype: torch.dtype
+) -> Any:
     vector = draw(st.booleans()) if per_neuron is None else per_neuron
     shape = (n,) if vector else ()
 
