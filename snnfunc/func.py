@@ -227,7 +227,7 @@ def clip_per_sample_grads(grads: Any, max_norm: float) -> tuple[Any, Tensor]:
     leaves, spec = tree_flatten(grads)
     if not leaves or not all(isinstance(t, Tensor) and t.dim() > 0 for t in leaves):
         raise ValueError("grads must be a non-empty pytree of tensors with a leading batch dim")
-    sq = sum(t.flatten(1).pow(2).sum(1) for t in leaves)
+    sq = sum(t.reshape(t.shape[0], -1).pow(2).sum(1) for t in leaves)
     norms = torch.as_tensor(sq).sqrt()
     scale = (max_norm / (norms + 1e-12)).clamp(max=1.0)
     clipped = [(t * scale.view(-1, *[1] * (t.dim() - 1))).mean(0) for t in leaves]
