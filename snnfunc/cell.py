@@ -114,7 +114,19 @@ def cell(
 def _builtin(name: str) -> Cell:
     init = getattr(neurons, f"{name}_init")
     step = getattr(neurons, f"{name}_step")
-    return Cell(init, step, name)
+
+    def fused_or_scan(state: Any, xs: Any, params: Any, **options: Any) -> tuple[Any, Any]:
+        # The fused multi-step path ``snnfunc.<name>_scan`` where this snnfunc has one (looked
+        # up at call time: it lives in another module), else the reference scan.
+        import snnfunc
+
+        fused = getattr(snnfunc, f"{name}_scan", None)
+        if fused is not None:
+            result: tuple[Any, Any] = fused(state, xs, params, **options)
+            return result
+        return scan(partial(step, params=params, **options), state, xs)
+
+    return Cell(init, step, name, fused_or_scan)
 
 
 BUILTIN_CELLS: Mapping[str, Cell] = MappingProxyType(
@@ -123,4 +135,5 @@ BUILTIN_CELLS: Mapping[str, Cell] = MappingProxyType(
         for name in ("if", "lif", "synaptic", "lapicque", "alpha", "alif", "rlif")
     }
 )
-"""Every built-in neuron model as a :class:`Cell`, by name (read-only)."""
+"""Every built-in neuron model as a :class:`Cell`, by name (read-only). Their :meth:`Cell.unroll`
+takes the fused ``snnfunc.<name>_scan`` (e.g. ``lif_scan``) where snnfunc has one, else ``scan``."""

@@ -211,3 +211,19 @@ def test_surrogate_option_is_used() -> None:
     b = snn.LIF(0.9).unroll(xs)[0].sum()
     (gb,) = torch.autograd.grad(b, xs)
     assert not torch.allclose(ga, gb)
+
+
+def test_builtin_cells_take_a_fused_path_when_snnfunc_has_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def spy_scan(state: Any, xs: Tensor, params: Any, **options: Any) -> Any:
+        calls.append(options)
+        return sf.scan(partial(sf.lif_step, params=params, **options), state, xs)
+
+    xs = torch.rand(5, 2, 3) * 2
+    want = snn.LIF(0.9, reset="zero").unroll(xs)[0]
+    monkeypatch.setattr(sf, "lif_scan", spy_scan, raising=False)
+    got = snn.LIF(0.9, reset="zero").unroll(xs)[0]
+    assert torch.equal(got, want) and len(calls) == 1 and calls[0]["reset"] == "zero"

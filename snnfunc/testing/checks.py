@@ -340,8 +340,8 @@ def check_rate_convergence(
 
     Args:
         encoder: e.g. ``snnfunc.encode.rate`` (its ``gain`` left at the default).
-        probs: firing probabilities in [0, 1] (default: 0, 0.1, ..., 1 as ``[2, 4]``... see
-            below); float64 recommended.
+        probs: firing probabilities in [0, 1], any shape (default: ``[2, 4]`` float64 holding
+            0, 0.05, 0.25, 0.5, 0.75, 0.9, 0.99 and 1).
         num_steps: the ``T``\ s to try, increasing.
         seed: seed of the ``torch.Generator`` passed as ``generator=``.
         sigmas: the tolerance in standard deviations.
