@@ -77,13 +77,15 @@ def main() -> None:
     # 1. per-sample gradients == a loop of single-sample gradients
     batch = train[:32]
     spikes = encode(x[batch], args.num_steps, gen)  # [T, 32, 64]
-    per_sample_grads(loss_one, params, spikes[:, :2], y[batch][:2], in_dims=(1, 0))  # warm-up
-    start = time.perf_counter()
-    per = per_sample_grads(loss_one, params, spikes, y[batch], in_dims=(1, 0))  # w1: [32, 64, 64]
-    t_vmap = time.perf_counter() - start
-    start = time.perf_counter()
-    loop = [torch.func.grad(loss_one)(params, spikes[:, b], y[batch][b]) for b in range(32)]
-    t_loop = time.perf_counter() - start
+    times_vmap, times_loop = [], []
+    for _ in range(3):  # median of 3 (the first call also pays one-time set-up)
+        start = time.perf_counter()
+        per = per_sample_grads(loss_one, params, spikes, y[batch], in_dims=(1, 0))  # w1: [32, ...]
+        times_vmap.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        loop = [torch.func.grad(loss_one)(params, spikes[:, b], y[batch][b]) for b in range(32)]
+        times_loop.append(time.perf_counter() - start)
+    t_vmap, t_loop = sorted(times_vmap)[1], sorted(times_loop)[1]
     diff = max(float((per[k][b] - loop[b][k]).abs().max()) for k in params for b in range(32))
     print(
         f"per-sample grads of 32 examples: vmap(grad) {t_vmap * 1e3:.0f} ms, "
