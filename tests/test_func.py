@@ -94,6 +94,28 @@ def test_ensemble_equals_a_loop_over_param_sets(betas: list[float], seed: int) -
         torch.testing.assert_close(unstack_params(g_all)[k], g_k)
 
 
+def test_ensemble_sweeps_surrogate_slope_and_threshold_with_gradients() -> None:
+    xs = torch.rand(8, 3, dtype=F64) * 1.5
+
+    def loss(p: dict[str, Tensor], xs: Tensor) -> Tensor:
+        spike_fn = surrogate.fast_sigmoid(p["slope"])  # a Tensor hyper: learnable, vmappable
+        step = partial(sf.lif_step, params=sf.LIFParams(0.9, p["threshold"]), spike_fn=spike_fn)
+        return sf.scan(step, sf.lif_init(3, dtype=F64), xs)[0].sum()
+
+    sets = [
+        {"slope": torch.tensor(s, dtype=F64), "threshold": torch.tensor(t, dtype=F64)}
+        for s, t in ((5.0, 1.0), (25.0, 0.8), (50.0, 1.2))
+    ]
+    stacked = stack_params(sets)
+    torch.testing.assert_close(
+        ensemble(loss)(stacked, xs), torch.stack([loss(p, xs) for p in sets])
+    )
+    g_all = unstack_params(grad(lambda s: ensemble(loss)(s, xs).sum())(stacked))
+    for g, p in zip(g_all, sets, strict=True):
+        torch.testing.assert_close(g, grad(loss)(p, xs))
+        assert float(g["slope"]) != 0
+
+
 def test_ensemble_over_another_argument_and_errors() -> None:
     f = ensemble(lambda x, w: (x * w).sum(), argnum=1)
     torch.testing.assert_close(f(torch.ones(3), torch.eye(3)), torch.ones(3))
