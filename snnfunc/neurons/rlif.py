@@ -4,6 +4,12 @@ r"""Recurrent LIF: a LIF layer whose last spikes feed back through a weight matr
 
 The last spikes are part of the state, so the step stays a pure function. ``W`` is
 ``[N, N]`` (``W[i, j]``: from neuron ``j`` to neuron ``i``, as ``torch.nn.functional.linear``).
+
+Parameter values are used as given, never checked or clamped in the step: a check would
+read the values (a device sync every step) and cannot run under ``vmap``/``torch.compile``.
+``beta`` in [0, 1] leaks; above 1 the membrane grows without bound, below 0 it alternates sign.
+NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
+(README, "NaN policy").
 """
 
 from __future__ import annotations
