@@ -84,7 +84,8 @@ def lapicque_step(
         reset_delay=reset_delay,
         detach_reset=detach_reset,
     )
-    h = state.v + params.time_step / params.capacitance * (x - state.v / params.resistance)
+    # tensor first: with float params, dt / C would raise ZeroDivisionError at C = 0 (NaN policy)
+    h = state.v + (x - state.v / params.resistance) * params.time_step / params.capacitance
     z, v = fire(
         h,
         state.v,
