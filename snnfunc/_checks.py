@@ -129,12 +129,18 @@ def check_param_like(name: str, value: Any, x: Tensor) -> None:
     """A param tensor must not change the dtype or device of a step's output (metadata only).
 
     Floats and ints pass. A Tensor passes when ``torch.result_type(value, x) == x.dtype`` (so a
-    0-d float64 tensor with float32 ``x`` is fine: 0-d tensors do not promote) and it lives on
+    0-d float64 tensor with float32 ``x`` is fine: 0-d tensors do not promote) and lives on
     ``x``'s device (or is a 0-d CPU tensor, which PyTorch moves for free).
     """
     if not isinstance(value, Tensor):
         return
-    if torch.result_type(value, x) != x.dtype:
+    # torch.result_type(value, x) != x.dtype, written so that torch.compile can trace it: a 0-d
+    # tensor beside a dimensioned x promotes only from a higher category (complex here).
+    if value.dim() == 0 and x.dim() > 0:
+        promotes = value.is_complex()
+    else:
+        promotes = torch.promote_types(value.dtype, x.dtype) != x.dtype
+    if promotes:
         raise TypeError(
             f"{name} is {value.dtype} of shape {tuple(value.shape)} but x is {x.dtype}; it would "
             f"change the output dtype: pass {name} as {x.dtype} (value.to(x.dtype)) or as a float"

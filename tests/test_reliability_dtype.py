@@ -201,3 +201,20 @@ def test_core_is_bit_for_bit_deterministic() -> None:
 def test_checkpointed_scan_is_bit_for_bit_the_plain_scan() -> None:
     plain, ckpt = _train_step(0), _train_step(0, checkpoint=5)
     assert all(torch.equal(a, b) for a, b in zip(plain, ckpt, strict=True))
+
+
+# --- the boundary checks read metadata only: they trace under vmap and torch.compile --------
+@pytest.mark.parametrize("name", NAMES)
+def test_checked_steps_compile_fullgraph_and_vmap(name: str) -> None:
+    init, step = _model(name)
+    params = _params(name, F32)
+    xs = torch.rand(4, 3, N, generator=torch.Generator().manual_seed(0)) * 1.5
+
+    def run(xs: torch.Tensor) -> torch.Tensor:
+        ys, _ = sf.scan(partial(step, params=params), init(xs.shape[1:]), xs)
+        return ys
+
+    want = run(xs)
+    compiled = torch.compile(run, backend="aot_eager", fullgraph=True)
+    assert torch.equal(compiled(xs), want)
+    assert torch.equal(torch.vmap(run, in_dims=1, out_dims=1)(xs), want)
