@@ -170,7 +170,16 @@ def _checkpointed_segment(
         out_spec["n_ys"] = len(ys_leaves)
         return (*ys_leaves, *st_leaves)
 
-    out = torch.utils.checkpoint.checkpoint(run, *state_leaves, *xs_leaves, use_reentrant=False)
+    try:
+        out = torch.utils.checkpoint.checkpoint(run, *state_leaves, *xs_leaves, use_reentrant=False)
+    except RuntimeError as err:
+        if "saved tensor hooks" not in str(err):
+            raise
+        raise ValueError(
+            "checkpoint= is not supported inside torch.func.grad/vjp/jacrev (they do not support "
+            "the saved-tensor hooks torch.utils.checkpoint needs); use checkpoint=None there, "
+            "or .backward()/torch.autograd.grad outside torch.func"
+        ) from err
     n_ys = out_spec["n_ys"]
     ys = tree_unflatten(list(out[:n_ys]), out_spec["ys"])
     return ys, tree_unflatten(list(out[n_ys:]), out_spec["state"])

@@ -196,3 +196,36 @@ def test_errors_name_the_argument() -> None:
         sf.scan(net, state, torch.zeros(3, 2))
     with pytest.raises(ValueError, match=r"tuple of 1 layer states .* got 2"):
         sf.scan(net, (state, state), torch.zeros(3, 2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_compiled_unroll_then_backward_matches_eager(backend: str) -> None:
+    """torch.compile of the forward (a whole network unroll), then plain .backward()."""
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 5, generator=g)
+    xs = torch.rand(8, 3, 5, generator=g)
+    params = sf.SynapticParams(0.7, torch.full((6,), 0.85), 1.0)
+
+    def loss(w: Tensor, xs: Tensor) -> Tensor:
+        net = sf.sequential(partial(F.linear, weight=w), sf.neuron(sf.synaptic_step, params))
+        spikes, _ = sf.scan(net, (sf.synaptic_init((3, 6)),), xs * 3)
+        return (spikes * torch.arange(6.0)).sum()
+
+    w1, w2 = w.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    compiled = torch.compile(loss, backend=backend, fullgraph=True)
+    out = compiled(w1, xs)
+    out.backward()
+    ref = loss(w2, xs)
+    ref.backward()
+    assert out.item() == ref.item() and ref.item() != 0
+    torch.testing.assert_close(w1.grad, w2.grad)
+
+
+def test_checkpoint_under_torch_func_grad_fails_clearly() -> None:
+    from torch.func import grad
+
+    step = partial(sf.lif_step, params=sf.LIFParams(0.9, 1.0))
+    with pytest.raises(ValueError, match="checkpoint= is not supported inside torch.func.grad"):
+        grad(lambda xs: sf.scan(step, sf.lif_init(4), xs, checkpoint=2)[0].sum())(torch.rand(6, 4))
