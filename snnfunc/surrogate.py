@@ -126,6 +126,8 @@ class Surrogate:
     def derivative(self, x: Tensor) -> Tensor:
         """The surrogate derivative ``dS/dx`` at ``x`` (``[...] -> [...]``), no autograd."""
         check_floating("x", x)
+        if isinstance(self.hyper, Tensor) and self.hyper.dim() > 0:
+            check_broadcasts_to(f"{self.name} hyperparameter", self.hyper, x.shape)
         return self.derivative_fn(x, self.hyper)
 
     @property

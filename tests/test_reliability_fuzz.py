@@ -194,14 +194,21 @@ def _surrogate(data: st.DataObject) -> Call:
 
 @entry("surrogate.derivative")
 def _derivative(data: st.DataObject) -> Call:
-    _, make, _ = data.draw(st.sampled_from(FACTORIES), label="surrogate")
+    _, make, has_hyper = data.draw(st.sampled_from(FACTORIES), label="surrogate")
     shape, dtype = data.draw(shapes), data.draw(dtypes)
     x = draw_tensor(data, shape, dtype)
+    hyper, valid = draw_hyper(data, shape) if has_hyper else (None, True)
+    valid = valid and dtype.is_floating_point
+    if isinstance(hyper, Tensor) and hyper.is_floating_point() and dtype.is_floating_point:
+        hyper = hyper.to(dtype)  # a hyper of another dtype promotes the derivative; not the point
 
     def check(d: Tensor) -> None:
         assert d.shape == x.shape and d.dtype == x.dtype and d.device == x.device
 
-    return Call(lambda: make().derivative(x), dtype.is_floating_point, check)
+    def call() -> Tensor:
+        return (make(hyper) if hyper is not None else make()).derivative(x)  # type: ignore[no-any-return]
+
+    return Call(call, valid, check)
 
 
 @entry("surrogate.step")

@@ -218,3 +218,34 @@ def test_infinite_input_is_a_value_not_an_error() -> None:
     z, state = sf.lif_step(sf.lif_init(3), x, sf.LIFParams(0.9, 1.0))
     assert z.tolist() == [1.0, 0.0, 0.0]
     assert state.v.tolist() == [float("inf"), -float("inf"), 0.5]  # inf - threshold = inf
+
+
+# --- parameters out of range: used as given (documented in each neuron module) -------------------
+def _membranes(
+    init: Callable[..., Any], step: Callable[..., Any], params: Any, xs: Tensor
+) -> Tensor:
+    def record(state: Any, x: Tensor) -> tuple[Tensor, Any]:
+        _, state = step(state, x, params)
+        return state.v, state
+
+    vs, _ = sf.scan(record, init(xs.shape[1:], dtype=xs.dtype), xs)
+    return vs
+
+
+@pytest.mark.parametrize("beta", [1.5, -0.5, 0.0, 1.0])
+def test_out_of_range_decays_are_used_as_given_not_clamped(beta: float) -> None:
+    """Threshold out of reach (no spike, no reset): the membrane is the plain recurrence."""
+    xs = torch.tensor([1.0, 0.5, -0.25, 2.0], dtype=F64)[:, None]
+    never = 1e9
+    want, v = [], 0.0
+    for x in xs[:, 0].tolist():
+        v = beta * v + x
+        want.append(v)
+    for init, step, params in [
+        (sf.lif_init, sf.lif_step, sf.LIFParams(beta, never)),
+        (sf.alif_init, sf.alif_step, sf.ALIFParams(beta, never, beta, 1.0)),
+        (sf.rlif_init, sf.rlif_step, sf.RLIFParams(beta, never, torch.ones(1, 1, dtype=F64))),
+        (sf.synaptic_init, sf.synaptic_step, sf.SynapticParams(0.0, beta, never)),
+    ]:
+        got = _membranes(init, step, params, xs)[:, 0]
+        torch.testing.assert_close(got, torch.tensor(want, dtype=F64), rtol=0, atol=1e-12)
