@@ -59,10 +59,10 @@ LOSSES: dict[str, LossFn] = {
 # (dataset, model) -> defaults for every field left as None.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("digits", "fcn"): dict(
-        hidden=(128,), neuron="synaptic", epochs=10, num_steps=25, batch_size=32, lr=2e-3
+        hidden=(128,), neuron="synaptic", epochs=5, num_steps=25, batch_size=64, lr=5e-3
     ),
     ("digits", "conv"): dict(
-        hidden=(12, 32), neuron="lif", epochs=10, num_steps=8, batch_size=32, lr=2e-3, padding=2
+        hidden=(12, 32), neuron="lif", epochs=5, num_steps=8, batch_size=64, lr=5e-3, padding=2
     ),
     # snnTorch tutorial 3: 784-1000-10 Synaptic(alpha .7, beta .8), T 25, B 128, Adam 2e-4, 3 ep.
     ("mnist", "fcn"): dict(
@@ -136,7 +136,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
     if config.neuron is not None:
         check_choice("neuron", config.neuron, NEURONS)
     base = ModelConfig()
-    preset = {"alpha": base.alpha, "beta": base.beta, "padding": 0}
+    preset: dict[str, Any] = {"alpha": base.alpha, "beta": base.beta, "padding": 0}
     preset.update(PRESETS[(config.dataset, config.model)])
     filled = {k: v for k, v in preset.items() if getattr(config, k) is None}
     resolved = dataclasses.replace(config, **filled)
@@ -273,6 +273,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         model = build_model(
             model_config(config, input_shape), seed=config.seed, device=config.device
         )
+    assert config.lr is not None
     optimizer = torch.optim.Adam(model.params.values(), lr=config.lr, betas=(0.9, 0.999))
     if config.resume:
         optimizer.load_state_dict(load_optimizer_state(out_dir, saved))
