@@ -77,6 +77,7 @@ SURROGATES: dict[str, Callable[[], sg.Surrogate]] = {
     "triangle": sg.triangle,
     "boxcar": sg.boxcar,
     "straight_through": sg.straight_through,
+    "heaviside": sg.heaviside,
 }
 
 
@@ -97,7 +98,8 @@ class ModelConfig:
         jump: threshold increase per spike (alif).
         reset: ``"subtract"``, ``"zero"`` or ``"none"``.
         reset_delay: snnTorch's one-step-late reset (the tutorial's default).
-        surrogate: name of a :mod:`snnfunc.surrogate` factory, with its default slope.
+        surrogate: name of a :mod:`snnfunc.surrogate` factory, with its default slope
+            (``"heaviside"``: the gradient is the spike itself, as tutorial 3 describes).
         num_steps: default number of steps ``T`` a static image is shown for.
         kernel_size: conv kernel size.
         padding: conv zero padding.
