@@ -59,7 +59,13 @@ LOSSES: dict[str, LossFn] = {
 # (dataset, model) -> defaults for every field left as None.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("digits", "fcn"): dict(
-        hidden=(128,), neuron="synaptic", epochs=5, num_steps=25, batch_size=64, lr=5e-3
+        hidden=(128,),
+        neuron="synaptic",
+        epochs=6,
+        num_steps=25,
+        batch_size=64,
+        lr=5e-3,
+        schedule="cosine",
     ),
     ("digits", "conv"): dict(
         hidden=(12, 32), neuron="lif", epochs=5, num_steps=8, batch_size=64, lr=5e-3, padding=2
