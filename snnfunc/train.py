@@ -268,7 +268,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
     """
     config = resolve(config)
     out_dir = _prepare_out(config)
-    torch.manual_seed(config.seed)  # nothing random should read it; a safety net for user code
     train_data = load_dataset(config.dataset, "train", config.data_dir)
     test_data = load_dataset(config.dataset, "test", config.data_dir)
     input_shape = tuple(train_data.images.shape[1:])
