@@ -50,6 +50,7 @@ from snnfunc import cell as cell
 from snnfunc import func as func
 from snnfunc import nn as nn
 from snnfunc.cell import Cell as Cell
+
 # --- training, data, losses, checkpoints (issue 4) ---
 from snnfunc.checkpoint import load_checkpoint as load_checkpoint
 from snnfunc.checkpoint import save_checkpoint as save_checkpoint
