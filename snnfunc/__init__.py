@@ -44,3 +44,8 @@ from snnfunc.scan import stateless as stateless
 from snnfunc.surrogate import Surrogate as Surrogate
 
 __version__ = "0.1.0"
+
+# --- fused scans (issue 5) ---
+from snnfunc.fused import if_scan as if_scan
+from snnfunc.fused import lif_scan as lif_scan
+from snnfunc.fused import synaptic_scan as synaptic_scan
