@@ -38,7 +38,7 @@ from snnfunc import surrogate
 __all__ = ["load", "available", "build_info", "forward", "backward", "surrogate_id"]
 
 _SOURCE = Path(__file__).with_name("_kernel.cpp")
-_ABI = 1
+_ABI = 2
 _state: dict[str, Any] = {}
 
 # The surrogate derivatives the kernel implements (snnfunc.surrogate), matched by identity: a
@@ -79,7 +79,7 @@ def _compiler() -> str | None:
 def _flags() -> list[str]:
     arch = {"AVX512": ["-march=x86-64-v4"], "AVX2": ["-march=x86-64-v3"]}
     capability = torch.backends.cpu.get_cpu_capability()
-    flags = ["-O3", "-std=c++17", "-fPIC", "-shared", "-ffp-contract=off", "-fopenmp"]
+    flags = ["-O2", "-std=c++17", "-fPIC", "-shared", "-ffp-contract=off", "-fopenmp"]
     return flags + (arch.get(capability, []) if sys.platform.startswith("linux") else [])
 
 

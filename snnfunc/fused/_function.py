@@ -30,8 +30,16 @@ class Config:
     backend: Literal["kernel", "torch"]
 
 
-def _impl(cfg: Config, tensors: tuple[Tensor | None, ...]) -> Any:
-    if cfg.backend == "kernel" and not any(t is not None and is_traced(t) for t in tensors):
+def _opaque(t: Any) -> bool:
+    """True for tensors the kernel cannot read: functorch wrappers (vmap, grad) or tracing."""
+    return isinstance(t, Tensor) and (
+        is_traced(t) or bool(torch._C._functorch.is_functorch_wrapped_tensor(t))
+    )
+
+
+def _impl(cfg: Config, tensors: tuple[Any, ...]) -> Any:
+    """The kernel where the tensors are plain, else the pure-torch implementation."""
+    if cfg.backend == "kernel" and not any(_opaque(t) for t in tensors):
         return _cpu
     return _torch
 
@@ -55,7 +63,7 @@ class _FusedScan(torch.autograd.Function):
         thr: Tensor | float,
         cfg: Config,
     ) -> tuple[Tensor, ...]:
-        impl = _impl(cfg, (x, v0, i0))
+        impl = _impl(cfg, (x, v0, i0, alpha, beta, thr))
         spikes, v_t, i_t = impl.forward(x, v0, i0, alpha, beta, thr, cfg)
         return (spikes, v_t) if i_t is None else (spikes, v_t, i_t)
 
@@ -77,7 +85,7 @@ class _FusedScan(torch.autograd.Function):
         )
         g_i = rest[0] if rest else None
         cfg: Config = ctx.cfg
-        impl = _impl(cfg, (x, g_spikes, g_v, g_i))
+        impl = _impl(cfg, (x, v0, i0, alpha, beta, thr, g_spikes, g_v, g_i))
         needs = tuple(ctx.needs_input_grad[:6])
         grads = impl.backward(x, v0, i0, alpha, beta, thr, cfg, g_spikes, g_v, g_i, needs)
         return (*grads, None)
@@ -136,8 +144,8 @@ def choose_backend(
         why_not = f"the kernel handles float32/float64 on CPU, got {xs.dtype} on {xs.device}"
     elif _cpu.surrogate_id(spike_fn) is None:
         why_not = f"the kernel has no built-in derivative for {spike_fn!r}"
-    elif any(t is not None and is_traced(t) for t in (*tensors, *params) if isinstance(t, Tensor)):
-        why_not = "inputs are traced (vmap or torch.compile)"
+    elif any(_opaque(t) for t in (xs, *tensors, *params)):
+        why_not = "inputs are wrapped or traced (torch.func transforms, torch.compile)"
     elif not _cpu.available():
         why_not = f"the C++ kernel is unavailable ({_cpu.build_info().get('error')})"
     if why_not is None:

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -28,17 +29,58 @@ inline void load_param(S* dst, const S* src, double scalar, int64_t j0, int64_t 
   }
 }
 
-template <typename S>
-inline S reset_of(S h, S z, S th, int64_t reset) {
+template <typename S, int RESET>
+inline S reset_of(S h, S z, S th) {
   // Exactly snnfunc.reset.apply_reset: h - z * thr, h * (1 - z), h.
-  if (reset == SUBTRACT) return h - z * th;
-  if (reset == ZERO) return h * (S(1) - z);
+  if constexpr (RESET == SUBTRACT) return h - z * th;
+  if constexpr (RESET == ZERO) return h * (S(1) - z);
   return h;
 }
 
-// One chunk of neurons [j0, j0 + n) through all T steps. With rec != nullptr also record
-// H[t], V[t + 1] (V[0] = v0), I[t + 1] (I[0] = i0) and U[t + 1] = the surrogate's argument.
-template <typename S>
+// One time step of the forward over n neurons (all loop-invariant choices are template
+// arguments, so that the loop vectorizes). With REC, also record h, v, i and the surrogate's
+// argument u for the backward.
+template <typename S, bool HAS_I, bool DELAY, int RESET, bool REC>
+inline void forward_step(int64_t n, const S* __restrict__ xt, S* __restrict__ zt,
+                         S* __restrict__ v, S* __restrict__ i, const S* __restrict__ al,
+                         const S* __restrict__ be, const S* __restrict__ th, S* __restrict__ Ht,
+                         S* __restrict__ Vt, S* __restrict__ It, S* __restrict__ Ut) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) {
+    S cur = xt[k];
+    if constexpr (HAS_I) {
+      const S ii = al[k] * i[k] + cur;
+      i[k] = ii;
+      cur = ii;
+    }
+    const S h = be[k] * v[k] + cur;
+    S z, vn, u;
+    if constexpr (DELAY) {
+      const S r = (v[k] - th[k]) > S(0) ? S(1) : S(0);
+      vn = reset_of<S, RESET>(h, r, th[k]);
+      u = vn - th[k];
+      z = u > S(0) ? S(1) : S(0);
+    } else {
+      u = h - th[k];
+      z = u > S(0) ? S(1) : S(0);
+      vn = reset_of<S, RESET>(h, z, th[k]);
+    }
+    v[k] = vn;
+    if constexpr (REC) {
+      Ht[k] = h;
+      Vt[k] = vn;
+      if constexpr (HAS_I) It[k] = i[k];
+      Ut[k] = u;
+    } else {
+      zt[k] = z;
+    }
+  }
+}
+
+// One chunk of neurons [j0, j0 + n) through all T steps. With REC (backward's recompute) record
+// H[t], V[t + 1] (V[0] = v0), I[t + 1] (I[0] = i0) and U[t + 1] (U[0] = v0 - thr) instead of
+// writing spikes.
+template <typename S, bool HAS_I, bool DELAY, int RESET, bool REC>
 void run_chunk(const Args& a, const S* x, const S* v0, const S* i0, const S* pa, const S* pb,
                const S* pt, double sa, double sb, double st, S* spikes, S* vT, S* iT, int64_t j0,
                int64_t n, S* H, S* V, S* I, S* U) {
@@ -49,62 +91,40 @@ void run_chunk(const Args& a, const S* x, const S* v0, const S* i0, const S* pa,
   load_param(th, pt, st, j0, n);
   for (int64_t k = 0; k < n; ++k) {
     v[k] = v0[j0 + k];
-    i[k] = a.has_i ? i0[j0 + k] : S(0);
+    i[k] = HAS_I ? i0[j0 + k] : S(0);
   }
-  const bool rec = H != nullptr;
-  if (rec) {
+  if constexpr (REC) {
     for (int64_t k = 0; k < n; ++k) {
       V[k] = v[k];
-      if (a.has_i) I[k] = i[k];
+      if constexpr (HAS_I) I[k] = i[k];
       U[k] = v[k] - th[k];
     }
   }
   for (int64_t t = 0; t < a.T; ++t) {
     const S* xt = x + t * a.x_tstride + j0;
-    S* zt = spikes ? spikes + t * a.M + j0 : nullptr;
-    S *Ht = rec ? H + t * n : nullptr, *Vt = rec ? V + (t + 1) * n : nullptr;
-    S *It = rec ? I + (t + 1) * n : nullptr, *Ut = rec ? U + (t + 1) * n : nullptr;
-    for (int64_t k = 0; k < n; ++k) {
-      S cur = xt[k];
-      if (a.has_i) {
-        i[k] = al[k] * i[k] + cur;
-        cur = i[k];
-      }
-      const S h = be[k] * v[k] + cur;
-      S z, vn, u;
-      if (a.delay) {
-        const S r = (v[k] - th[k]) > S(0) ? S(1) : S(0);
-        vn = reset_of(h, r, th[k], a.reset);
-        u = vn - th[k];
-        z = u > S(0) ? S(1) : S(0);
-      } else {
-        u = h - th[k];
-        z = u > S(0) ? S(1) : S(0);
-        vn = reset_of(h, z, th[k], a.reset);
-      }
-      v[k] = vn;
-      if (zt) zt[k] = z;
-      if (rec) {
-        Ht[k] = h;
-        Vt[k] = vn;
-        if (a.has_i) It[k] = i[k];
-        Ut[k] = u;
-      }
+    if constexpr (REC) {
+      forward_step<S, HAS_I, DELAY, RESET, true>(n, xt, nullptr, v, i, al, be, th, H + t * n,
+                                                  V + (t + 1) * n, HAS_I ? I + (t + 1) * n : nullptr,
+                                                  U + (t + 1) * n);
+    } else {
+      forward_step<S, HAS_I, DELAY, RESET, false>(n, xt, spikes + t * a.M + j0, v, i, al, be, th,
+                                                   nullptr, nullptr, nullptr, nullptr);
     }
   }
   if (vT)
     for (int64_t k = 0; k < n; ++k) vT[j0 + k] = v[k];
-  if (iT && a.has_i)
+  if (HAS_I && iT)
     for (int64_t k = 0; k < n; ++k) iT[j0 + k] = i[k];
 }
 
-// Surrogate derivative, in place over a buffer (formulas of snnfunc.surrogate).
+// Surrogate derivative, in place over a buffer (the formulas of snnfunc.surrogate).
 template <typename S>
-void derivative(S* u, int64_t len, int64_t kind, double hyper) {
+void derivative(S* __restrict__ u, int64_t len, int64_t kind, double hyper) {
   const S c = static_cast<S>(hyper);
   switch (kind) {
     case ATAN: {
       const S half = c / S(2), k = static_cast<S>(M_PI / 2 * hyper);
+#pragma omp simd
       for (int64_t q = 0; q < len; ++q) {
         const S y = k * u[q];
         u[q] = half / (S(1) + y * y);
@@ -112,164 +132,207 @@ void derivative(S* u, int64_t len, int64_t kind, double hyper) {
       break;
     }
     case FAST_SIGMOID:
+#pragma omp simd
       for (int64_t q = 0; q < len; ++q) {
         const S y = c * std::abs(u[q]) + S(1);
         u[q] = S(1) / (y * y);
       }
       break;
     case SIGMOID:
+#pragma omp simd
       for (int64_t q = 0; q < len; ++q) {
         const S s = S(1) / (S(1) + std::exp(-c * u[q]));
         u[q] = c * s * (S(1) - s);
       }
       break;
     case TRIANGLE:
+#pragma omp simd
       for (int64_t q = 0; q < len; ++q) u[q] = std::max(S(1) - std::abs(u[q]) / c, S(0)) / c;
       break;
     case BOXCAR:
+#pragma omp simd
       for (int64_t q = 0; q < len; ++q) u[q] = std::abs(u[q]) < c ? S(1) / (S(2) * c) : S(0);
       break;
     case STRAIGHT:
+#pragma omp simd
       for (int64_t q = 0; q < len; ++q) u[q] = S(1);
       break;
     default:  // HEAVI: the spike itself
+#pragma omp simd
       for (int64_t q = 0; q < len; ++q) u[q] = u[q] > S(0) ? S(1) : S(0);
   }
 }
 
+// Per-neuron gradient accumulators and carried gradients of one chunk.
 template <typename S>
-void backward_chunk(const Args& a, const S* x, const S* v0, const S* i0, const S* pa,
-                    const S* pb, const S* pt, double sa, double sb, double st, double hyper,
-                    const S* gz_all, const S* gvT, const S* giT, S* gx, S* gv0, S* gi0, S* ga_out,
-                    S* gb_out, S* gt_out, int64_t j0, int64_t n, S* scratch) {
-  const int64_t T = a.T;
-  S* H = scratch;
-  S* V = H + T * n;
-  S* U = V + (T + 1) * n;
-  S* I = U + (T + 1) * n;  // (T + 1) * n more, only for the synaptic model
-  run_chunk<S>(a, x, v0, i0, pa, pb, pt, sa, sb, st, nullptr, nullptr, nullptr, j0, n, H, V,
-               a.has_i ? I : nullptr, U);
-  derivative<S>(U, (T + 1) * n, a.surrogate, hyper);  // U becomes D = S'(argument)
-  const S* D = U;
-  std::vector<S> buf(10 * n);
-  S *al = buf.data(), *be = al + n, *th = be + n, *gv = th + n, *gi = gv + n, *gr = gi + n;
-  S *ga = gr + n, *gb = ga + n, *gt = gb + n, *gxs = gt + n;
-  load_param(al, pa, sa, j0, n);
-  load_param(be, pb, sb, j0, n);
-  load_param(th, pt, st, j0, n);
+struct Grads {
+  S *gv, *gi, *gr, *ga, *gb, *gt;
+};
+
+// One reverse time step of the BPTT recurrence (snnfunc/fused/_torch.py) over n neurons.
+template <typename S, bool HAS_I, bool DELAY, int RESET, bool DETACH>
+inline void backward_step(int64_t n, const S* __restrict__ gz, const S* __restrict__ Ht,
+                          const S* __restrict__ Vp, const S* __restrict__ Dt,
+                          const S* __restrict__ Ip, const S* __restrict__ al,
+                          const S* __restrict__ be, const S* __restrict__ th, S* __restrict__ gv,
+                          S* __restrict__ gi, S* __restrict__ gr, S* __restrict__ ga,
+                          S* __restrict__ gb, S* __restrict__ gt, S* __restrict__ gx) {
+  constexpr bool subtract = RESET == SUBTRACT, zero = RESET == ZERO, none = RESET == NONE;
+#pragma omp simd
   for (int64_t k = 0; k < n; ++k) {
-    gv[k] = a.has_gv ? gvT[j0 + k] : S(0);
-    gi[k] = (a.has_i && a.has_gi) ? giT[j0 + k] : S(0);
-    gr[k] = ga[k] = gb[k] = gt[k] = gxs[k] = S(0);
-  }
-  const bool detach = a.detach, subtract = a.reset == SUBTRACT, zero = a.reset == ZERO;
-  const bool none = a.reset == NONE, static_x = a.x_tstride == 0;
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const S* Ht = H + t * n;
-    const S* Vp = V + t * n;  // v_{t-1}
-    const S* Vt = V + (t + 1) * n;
-    const S* Dt = D + (t + 1) * n;
-    const S* Ip = I + t * n;  // i_{t-1}
-    const S* gzt = a.has_gz ? gz_all + t * a.M + j0 : nullptr;
-    S* gxt = static_x ? nullptr : gx + t * a.M + j0;
-    for (int64_t k = 0; k < n; ++k) {
-      const S gz = gzt ? gzt[k] : S(0);
-      const S h = Ht[k], d = Dt[k], thk = th[k];
-      S gh, gtk = S(0);
-      if (a.delay) {
-        const S s = gz + gr[k];
-        const S gvv = gv[k] + s * d;
-        const S r = (Vp[k] - thk) > S(0) ? S(1) : S(0);
-        gtk = -s * d - (subtract ? r * gvv : S(0));
-        gh = zero ? gvv * (S(1) - r) : gvv;
-        if (!detach) gr[k] = gvv * (subtract ? -thk : zero ? -h : S(0));
-      } else {
-        const S z = (h - thk) > S(0) ? S(1) : S(0);
-        S gzz = gz;
-        if (!detach && !none) gzz = gz + gv[k] * (subtract ? -thk : -h);
-        gh = (zero ? gv[k] * (S(1) - z) : gv[k]) + gzz * d;
-        gtk = -gzz * d - (subtract ? z * gv[k] : S(0));
-      }
-      (void)Vt;
-      gt[k] += gtk;
-      gb[k] += gh * Vp[k];
-      gv[k] = gh * be[k];
-      S g = gh;
-      if (a.has_i) {
-        g = gi[k] + gh;
-        ga[k] += g * Ip[k];
-        gi[k] = g * al[k];
-      }
-      if (static_x)
-        gxs[k] += g;
-      else
-        gxt[k] = g;
+    const S h = Ht[k], d = Dt[k], thk = th[k];
+    S gh, gtk;
+    if constexpr (DELAY) {
+      const S s = gz[k] + (DETACH ? S(0) : gr[k]);
+      const S gvv = gv[k] + s * d;
+      const S r = (Vp[k] - thk) > S(0) ? S(1) : S(0);
+      gtk = -s * d - (subtract ? r * gvv : S(0));
+      gh = zero ? gvv * (S(1) - r) : gvv;
+      if constexpr (!DETACH) gr[k] = gvv * (subtract ? -thk : zero ? -h : S(0));
+    } else {
+      const S z = (h - thk) > S(0) ? S(1) : S(0);
+      S gzz = gz[k];
+      if constexpr (!DETACH && !none) gzz = gz[k] + gv[k] * (subtract ? -thk : -h);
+      gh = (zero ? gv[k] * (S(1) - z) : gv[k]) + gzz * d;
+      gtk = -gzz * d - (subtract ? z * gv[k] : S(0));
     }
-  }
-  if (a.delay && !detach) {
-    for (int64_t k = 0; k < n; ++k) {
-      gv[k] += gr[k] * D[k];
-      gt[k] -= gr[k] * D[k];
+    gt[k] += gtk;
+    gb[k] += gh * Vp[k];
+    gv[k] = gh * be[k];
+    S g = gh;
+    if constexpr (HAS_I) {
+      g = gi[k] + gh;
+      ga[k] += g * Ip[k];
+      gi[k] = g * al[k];
     }
-  }
-  for (int64_t k = 0; k < n; ++k) {
-    if (static_x) gx[j0 + k] = gxs[k];
-    gv0[j0 + k] = gv[k];
-    if (a.has_i) gi0[j0 + k] = gi[k];
-    if (a.need_alpha) ga_out[j0 + k] = ga[k];
-    if (a.need_beta) gb_out[j0 + k] = gb[k];
-    if (a.need_thr) gt_out[j0 + k] = gt[k];
+    gx[k] = g;
   }
 }
 
-template <typename S>
-void forward_impl(const int64_t* ia, const void* x, const void* v0, const void* i0,
-                  const void* pa, const void* pb, const void* pt, double sa, double sb, double st,
-                  void* spikes, void* vT, void* iT) {
-  const Args& a = *reinterpret_cast<const Args*>(ia);
+struct Ptrs {  // the tensors of one call (data pointers, nullptr where absent)
+  const void *x, *v0, *i0, *pa, *pb, *pt, *gz, *gvT, *giT;
+  void *spikes, *vT, *iT, *gx, *gv0, *gi0, *ga, *gb, *gt;
+  double sa, sb, st, hyper;
+};
+
+template <typename S, bool HAS_I, bool DELAY, int RESET>
+void forward_all(const Args& a, const Ptrs& p) {
   const int64_t nchunks = (a.M + a.chunk - 1) / a.chunk;
 #pragma omp parallel for schedule(static) num_threads(a.nthreads)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t j0 = c * a.chunk, n = std::min(a.chunk, a.M - j0);
-    run_chunk<S>(a, (const S*)x, (const S*)v0, (const S*)i0, (const S*)pa, (const S*)pb,
-                 (const S*)pt, sa, sb, st, (S*)spikes, (S*)vT, (S*)iT, j0, n, nullptr, nullptr,
-                 nullptr, nullptr);
+    run_chunk<S, HAS_I, DELAY, RESET, false>(
+        a, (const S*)p.x, (const S*)p.v0, (const S*)p.i0, (const S*)p.pa, (const S*)p.pb,
+        (const S*)p.pt, p.sa, p.sb, p.st, (S*)p.spikes, (S*)p.vT, (S*)p.iT, j0, n, nullptr,
+        nullptr, nullptr, nullptr);
   }
 }
 
-template <typename S>
-void backward_impl(const int64_t* ia, const void* x, const void* v0, const void* i0,
-                   const void* pa, const void* pb, const void* pt, double sa, double sb,
-                   double st, double hyper, const void* gz, const void* gvT, const void* giT,
-                   void* gx, void* gv0, void* gi0, void* ga, void* gb, void* gt) {
-  const Args& a = *reinterpret_cast<const Args*>(ia);
-  const int64_t nchunks = (a.M + a.chunk - 1) / a.chunk;
+template <typename S, bool HAS_I, bool DELAY, int RESET, bool DETACH>
+void backward_all(const Args& a, const Ptrs& p) {
+  const int64_t T = a.T, M = a.M, nchunks = (M + a.chunk - 1) / a.chunk;
+  const bool static_x = a.x_tstride == 0;
 #pragma omp parallel num_threads(a.nthreads)
   {
-    std::vector<S> scratch((4 * a.T + 3) * a.chunk);
+    const int64_t C = a.chunk;
+    std::vector<S> scratch((4 * T + 3) * C + 14 * C);
+    S* H = scratch.data();
+    S* V = H + T * C;
+    S* U = V + (T + 1) * C;
+    S* I = U + (T + 1) * C;
+    S* w = I + (T + 1) * C;
+    S *al = w, *be = w + C, *th = w + 2 * C, *zeros = w + 3 * C, *row = w + 4 * C;
+    Grads<S> g{w + 5 * C, w + 6 * C, w + 7 * C, w + 8 * C, w + 9 * C, w + 10 * C};
+    S* gxs = w + 11 * C;
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
-      const int64_t j0 = c * a.chunk, n = std::min(a.chunk, a.M - j0);
-      backward_chunk<S>(a, (const S*)x, (const S*)v0, (const S*)i0, (const S*)pa,
-                        (const S*)pb, (const S*)pt, sa, sb, st, hyper, (const S*)gz,
-                        (const S*)gvT, (const S*)giT, (S*)gx, (S*)gv0, (S*)gi0, (S*)ga, (S*)gb,
-                        (S*)gt, j0, n, scratch.data());
+      const int64_t j0 = c * C, n = std::min(C, M - j0);
+      run_chunk<S, HAS_I, DELAY, RESET, true>(
+          a, (const S*)p.x, (const S*)p.v0, (const S*)p.i0, (const S*)p.pa, (const S*)p.pb,
+          (const S*)p.pt, p.sa, p.sb, p.st, nullptr, nullptr, nullptr, j0, n, H, V, I, U);
+      derivative<S>(U, (T + 1) * n, a.surrogate, p.hyper);  // U becomes S'(argument)
+      load_param(al, (const S*)p.pa, p.sa, j0, n);
+      load_param(be, (const S*)p.pb, p.sb, j0, n);
+      load_param(th, (const S*)p.pt, p.st, j0, n);
+      for (int64_t k = 0; k < n; ++k) {
+        g.gv[k] = a.has_gv ? ((const S*)p.gvT)[j0 + k] : S(0);
+        g.gi[k] = (HAS_I && a.has_gi) ? ((const S*)p.giT)[j0 + k] : S(0);
+        g.gr[k] = g.ga[k] = g.gb[k] = g.gt[k] = gxs[k] = zeros[k] = S(0);
+      }
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const S* gz = a.has_gz ? (const S*)p.gz + t * M + j0 : zeros;
+        S* out = static_x ? row : (S*)p.gx + t * M + j0;
+        backward_step<S, HAS_I, DELAY, RESET, DETACH>(n, gz, H + t * n, V + t * n,
+                                                      U + (t + 1) * n, I + t * n, al, be, th,
+                                                      g.gv, g.gi, g.gr, g.ga, g.gb, g.gt, out);
+        if (static_x)
+#pragma omp simd
+          for (int64_t k = 0; k < n; ++k) gxs[k] += row[k];
+      }
+      if (DELAY && !DETACH) {
+        for (int64_t k = 0; k < n; ++k) {
+          g.gv[k] += g.gr[k] * U[k];
+          g.gt[k] -= g.gr[k] * U[k];
+        }
+      }
+      for (int64_t k = 0; k < n; ++k) {
+        if (static_x) ((S*)p.gx)[j0 + k] = gxs[k];
+        ((S*)p.gv0)[j0 + k] = g.gv[k];
+        if (HAS_I) ((S*)p.gi0)[j0 + k] = g.gi[k];
+        if (a.need_alpha) ((S*)p.ga)[j0 + k] = g.ga[k];
+        if (a.need_beta) ((S*)p.gb)[j0 + k] = g.gb[k];
+        if (a.need_thr) ((S*)p.gt)[j0 + k] = g.gt[k];
+      }
     }
   }
+}
+
+template <bool B>
+using Bool = std::integral_constant<bool, B>;
+template <int R>
+using Int = std::integral_constant<int, R>;
+
+// Calls f(S, HAS_I, DELAY, RESET, DETACH) with the run-time choices as compile-time constants.
+template <typename F>
+void dispatch(int64_t dtype_bytes, const Args& a, F&& f) {
+  auto on_reset = [&](auto s, auto hi, auto de, auto dt) {
+    if (a.reset == SUBTRACT) f(s, hi, de, Int<SUBTRACT>{}, dt);
+    else if (a.reset == ZERO) f(s, hi, de, Int<ZERO>{}, dt);
+    else f(s, hi, de, Int<NONE>{}, dt);
+  };
+  auto on_detach = [&](auto s, auto hi, auto de) {
+    if (a.detach) on_reset(s, hi, de, Bool<true>{});
+    else on_reset(s, hi, de, Bool<false>{});
+  };
+  auto on_delay = [&](auto s, auto hi) {
+    if (a.delay) on_detach(s, hi, Bool<true>{});
+    else on_detach(s, hi, Bool<false>{});
+  };
+  auto on_i = [&](auto s) {
+    if (a.has_i) on_delay(s, Bool<true>{});
+    else on_delay(s, Bool<false>{});
+  };
+  if (dtype_bytes == 4) on_i(float{});
+  else on_i(double{});
 }
 
 }  // namespace
 
 extern "C" {
-int snnfunc_abi_version() { return 1; }
+int snnfunc_abi_version() { return 2; }
 
 void snnfunc_forward(int64_t dtype_bytes, const int64_t* ia, const void* x, const void* v0,
                      const void* i0, const void* pa, const void* pb, const void* pt, double sa,
                      double sb, double st, void* spikes, void* vT, void* iT) {
-  if (dtype_bytes == 4)
-    forward_impl<float>(ia, x, v0, i0, pa, pb, pt, sa, sb, st, spikes, vT, iT);
-  else
-    forward_impl<double>(ia, x, v0, i0, pa, pb, pt, sa, sb, st, spikes, vT, iT);
+  Args a = *reinterpret_cast<const Args*>(ia);
+  a.detach = 1;  // the forward does not depend on it: instantiate one
+  Ptrs p{x, v0, i0, pa, pb, pt, nullptr, nullptr, nullptr, spikes, vT, iT, nullptr, nullptr,
+         nullptr, nullptr, nullptr, nullptr, sa, sb, st, 0.0};
+  dispatch(dtype_bytes, a, [&](auto s, auto hi, auto de, auto re, auto dt) {
+    if constexpr (decltype(dt)::value)
+      forward_all<decltype(s), decltype(hi)::value, decltype(de)::value, decltype(re)::value>(
+          a, p);
+  });
 }
 
 void snnfunc_backward(int64_t dtype_bytes, const int64_t* ia, const void* x, const void* v0,
@@ -277,11 +340,12 @@ void snnfunc_backward(int64_t dtype_bytes, const int64_t* ia, const void* x, con
                       double sb, double st, double hyper, const void* gz, const void* gvT,
                       const void* giT, void* gx, void* gv0, void* gi0, void* ga, void* gb,
                       void* gt) {
-  if (dtype_bytes == 4)
-    backward_impl<float>(ia, x, v0, i0, pa, pb, pt, sa, sb, st, hyper, gz, gvT, giT, gx, gv0,
-                         gi0, ga, gb, gt);
-  else
-    backward_impl<double>(ia, x, v0, i0, pa, pb, pt, sa, sb, st, hyper, gz, gvT, giT, gx, gv0,
-                          gi0, ga, gb, gt);
+  const Args& a = *reinterpret_cast<const Args*>(ia);
+  Ptrs p{x, v0, i0, pa, pb, pt, gz, gvT, giT, nullptr, nullptr, nullptr, gx, gv0,
+         gi0, ga, gb, gt, sa, sb, st, hyper};
+  dispatch(dtype_bytes, a, [&](auto s, auto hi, auto de, auto re, auto dt) {
+    backward_all<decltype(s), decltype(hi)::value, decltype(de)::value, decltype(re)::value,
+                 decltype(dt)::value>(a, p);
+  });
 }
 }

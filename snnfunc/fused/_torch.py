@@ -59,6 +59,7 @@ def _recurrence(
     spikes, hs, vs, is_ = [], [], [], []
     for x_t in xs:
         if i is not None:
+            assert alpha is not None
             i = alpha * i + x_t
             cur = i
         else:
@@ -81,7 +82,13 @@ def _recurrence(
 
 
 def forward(
-    x: Tensor, v0: Tensor, i0: Tensor | None, alpha: Param, beta: Param, thr: Tensor | float, cfg: Any
+    x: Tensor,
+    v0: Tensor,
+    i0: Tensor | None,
+    alpha: Param,
+    beta: Param,
+    thr: Tensor | float,
+    cfg: Any,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Spikes ``[T, ...]``, final ``v`` and final ``i`` (``None`` without a synaptic current)."""
     spikes, v, i, _, _, _ = _recurrence(x, v0, i0, alpha, beta, thr, cfg, record=False)

@@ -77,15 +77,13 @@ def _run(
     backend: Backend,
 ) -> tuple[Tensor, Any]:
     x0, length, static = _first_step(xs, num_steps)
-    options = {
+    options: dict[str, Any] = {
         "spike_fn": spike_fn,
         "reset": reset,
         "reset_delay": reset_delay,
         "detach_reset": detach_reset,
     }
-    check_step(
-        model, state, x0, params, state_type=state_type, params_type=params_type, **options
-    )
+    check_step(model, state, x0, params, state_type=state_type, params_type=params_type, **options)
     v0 = state.v
     i0 = state.i if model == "synaptic" else None
     alpha = params.alpha if model == "synaptic" else None
