@@ -167,6 +167,10 @@ def chunk_size(num_steps: int, itemsize: int, has_i: bool) -> int:
 def _args(
     cfg: Any, m: int, itemsize: int, has_i: bool, extra: tuple[int, ...] = ()
 ) -> ctypes.Array[ctypes.c_int64]:
+    chunk = chunk_size(cfg.num_steps, itemsize, has_i)
+    # One thread for small problems (as torch's grain size): waking a team costs more.
+    big = cfg.num_steps * m >= 32768
+    threads = max(1, min(torch.get_num_threads() if big else 1, -(-m // chunk)))
     values = (
         cfg.num_steps,
         m,
@@ -176,8 +180,8 @@ def _args(
         int(cfg.reset_delay),
         int(cfg.detach_reset),
         surrogate_id(cfg.spike_fn) or 0,
-        chunk_size(cfg.num_steps, itemsize, has_i),
-        torch.get_num_threads(),
+        chunk,
+        threads,
         *extra,
     )
     values = values + (0,) * (16 - len(values))
