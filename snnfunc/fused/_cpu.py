@@ -38,7 +38,7 @@ from snnfunc import surrogate
 __all__ = ["load", "available", "build_info", "forward", "backward", "surrogate_id"]
 
 _SOURCE = Path(__file__).with_name("_kernel.cpp")
-_ABI = 2
+_ABI = 3
 _state: dict[str, Any] = {}
 
 # The surrogate derivatives the kernel implements (snnfunc.surrogate), matched by identity: a
@@ -137,7 +137,7 @@ def load() -> ctypes.CDLL | None:
             else:
                 _state["error"] = f"stale kernel at {path}"
         except (OSError, subprocess.SubprocessError) as err:
-            detail = getattr(err, "stderr", "") or ""
+            detail = (getattr(err, "stderr", "") or "")[-1500:]  # the compiler's last words
             _state["error"] = f"{type(err).__name__}: {err} {detail}".strip()
     _state["lib"] = lib
     return lib
@@ -159,9 +159,11 @@ def _ptr(t: Tensor | None) -> ctypes.c_void_p:
 
 
 def chunk_size(num_steps: int, itemsize: int, has_i: bool) -> int:
-    """Neurons per work item: the backward's scratch (4-5 buffers of T x chunk) fits ~256 KiB."""
+    """Neurons per work item: long contiguous rows (each step of a chunk is one row of every
+    [T, M] tensor, so short rows cost a TLB miss and a prefetch restart each), with the
+    backward's scratch (4-5 buffers of T x chunk) kept within ~2 MiB per thread."""
     per_neuron = (5 if has_i else 4) * (num_steps + 1) * itemsize
-    return max(16, min(2048, (262144 // per_neuron) // 16 * 16))
+    return max(64, min(4096, ((2 << 20) // per_neuron) // 16 * 16))
 
 
 def _args(

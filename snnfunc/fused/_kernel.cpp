@@ -38,13 +38,13 @@ inline S reset_of(S h, S z, S th) {
 }
 
 // One time step of the forward over n neurons (all loop-invariant choices are template
-// arguments, so that the loop vectorizes). With REC, also record h, v, i and the surrogate's
-// argument u for the backward.
+// arguments, so that the loop vectorizes). With REC (the backward's recompute), record h, v and
+// i instead of writing spikes.
 template <typename S, bool HAS_I, bool DELAY, int RESET, bool REC>
 inline void forward_step(int64_t n, const S* __restrict__ xt, S* __restrict__ zt,
                          S* __restrict__ v, S* __restrict__ i, const S* __restrict__ al,
                          const S* __restrict__ be, const S* __restrict__ th, S* __restrict__ Ht,
-                         S* __restrict__ Vt, S* __restrict__ It, S* __restrict__ Ut) {
+                         S* __restrict__ Vt, S* __restrict__ It) {
 #pragma omp simd
   for (int64_t k = 0; k < n; ++k) {
     S cur = xt[k];
@@ -70,20 +70,19 @@ inline void forward_step(int64_t n, const S* __restrict__ xt, S* __restrict__ zt
       Ht[k] = h;
       Vt[k] = vn;
       if constexpr (HAS_I) It[k] = i[k];
-      Ut[k] = u;
     } else {
       zt[k] = z;
     }
   }
 }
 
-// One chunk of neurons [j0, j0 + n) through all T steps. With REC (backward's recompute) record
-// H[t], V[t + 1] (V[0] = v0), I[t + 1] (I[0] = i0) and U[t + 1] (U[0] = v0 - thr) instead of
-// writing spikes.
+// One chunk of neurons [j0, j0 + n) through all T steps. With REC (the backward's recompute)
+// record H[t], V[t + 1] (V[0] = v0) and I[t + 1] (I[0] = i0) instead of writing spikes; V and I
+// advance by vs/is per step (0: one dummy row, when the backward does not need them).
 template <typename S, bool HAS_I, bool DELAY, int RESET, bool REC>
 void run_chunk(const Args& a, const S* x, const S* v0, const S* i0, const S* pa, const S* pb,
                const S* pt, double sa, double sb, double st, S* spikes, S* vT, S* iT, int64_t j0,
-               int64_t n, S* H, S* V, S* I, S* U) {
+               int64_t n, S* H, S* V, S* I, int64_t vs, int64_t is) {
   std::vector<S> buf(5 * n);
   S *v = buf.data(), *i = v + n, *al = i + n, *be = al + n, *th = be + n;
   load_param(al, pa, sa, j0, n);
@@ -97,18 +96,16 @@ void run_chunk(const Args& a, const S* x, const S* v0, const S* i0, const S* pa,
     for (int64_t k = 0; k < n; ++k) {
       V[k] = v[k];
       if constexpr (HAS_I) I[k] = i[k];
-      U[k] = v[k] - th[k];
     }
   }
   for (int64_t t = 0; t < a.T; ++t) {
     const S* xt = x + t * a.x_tstride + j0;
     if constexpr (REC) {
       forward_step<S, HAS_I, DELAY, RESET, true>(n, xt, nullptr, v, i, al, be, th, H + t * n,
-                                                  V + (t + 1) * n, HAS_I ? I + (t + 1) * n : nullptr,
-                                                  U + (t + 1) * n);
+                                                  V + (t + 1) * vs, I + (t + 1) * is);
     } else {
       forward_step<S, HAS_I, DELAY, RESET, false>(n, xt, spikes + t * a.M + j0, v, i, al, be, th,
-                                                   nullptr, nullptr, nullptr, nullptr);
+                                                   nullptr, nullptr, nullptr);
     }
   }
   if (vT)
@@ -161,6 +158,17 @@ void derivative(S* __restrict__ u, int64_t len, int64_t kind, double hyper) {
 #pragma omp simd
       for (int64_t q = 0; q < len; ++q) u[q] = u[q] > S(0) ? S(1) : S(0);
   }
+}
+
+// D[r][k] = S'(X[r][k] - th[k]) for rows x n values (the subtraction is the forward's, so the
+// surrogate's argument is bit-identical to the reference's).
+template <typename S>
+void derivative_rows(const S* __restrict__ X, const S* __restrict__ th, S* __restrict__ D,
+                     int64_t rows, int64_t n, int64_t kind, double hyper) {
+  for (int64_t r = 0; r < rows; ++r)
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) D[r * n + k] = X[r * n + k] - th[k];
+  derivative(D, rows * n, kind, hyper);
 }
 
 // Per-neuron gradient accumulators and carried gradients of one chunk.
@@ -224,7 +232,7 @@ void forward_all(const Args& a, const Ptrs& p) {
     run_chunk<S, HAS_I, DELAY, RESET, false>(
         a, (const S*)p.x, (const S*)p.v0, (const S*)p.i0, (const S*)p.pa, (const S*)p.pb,
         (const S*)p.pt, p.sa, p.sb, p.st, (S*)p.spikes, (S*)p.vT, (S*)p.iT, j0, n, nullptr,
-        nullptr, nullptr, nullptr);
+        nullptr, nullptr, 0, 0);
   }
 }
 
@@ -236,24 +244,31 @@ void backward_all(const Args& a, const Ptrs& p) {
   {
     const int64_t C = a.chunk;
     std::vector<S> scratch((4 * T + 3) * C + 14 * C);
+    // H: h_t; V: v_{t-1} rows (V[0] = v0), kept when the delayed reset or beta's gradient needs
+    // them; I: i_{t-1} rows, kept for alpha's gradient; D: the surrogate derivative rows.
+    const bool keep_v = DELAY || a.need_beta, keep_i = HAS_I && a.need_alpha;
     S* H = scratch.data();
     S* V = H + T * C;
-    S* U = V + (T + 1) * C;
-    S* I = U + (T + 1) * C;
-    S* w = I + (T + 1) * C;
+    S* I = V + (T + 1) * C;
+    S* D = I + (T + 1) * C;
+    S* w = D + (T + 1) * C;
     S *al = w, *be = w + C, *th = w + 2 * C, *zeros = w + 3 * C, *row = w + 4 * C;
     Grads<S> g{w + 5 * C, w + 6 * C, w + 7 * C, w + 8 * C, w + 9 * C, w + 10 * C};
     S* gxs = w + 11 * C;
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
       const int64_t j0 = c * C, n = std::min(C, M - j0);
+      const int64_t vs = keep_v ? n : 0, is = keep_i ? n : 0;
       run_chunk<S, HAS_I, DELAY, RESET, true>(
           a, (const S*)p.x, (const S*)p.v0, (const S*)p.i0, (const S*)p.pa, (const S*)p.pb,
-          (const S*)p.pt, p.sa, p.sb, p.st, nullptr, nullptr, nullptr, j0, n, H, V, I, U);
-      derivative<S>(U, (T + 1) * n, a.surrogate, p.hyper);  // U becomes S'(argument)
+          (const S*)p.pt, p.sa, p.sb, p.st, nullptr, nullptr, nullptr, j0, n, H, V, I, vs, is);
+      load_param(th, (const S*)p.pt, p.st, j0, n);
+      if (DELAY)  // D[t] = S'(v_{t-1} - thr), t = 0..T
+        derivative_rows(V, th, D, T + 1, n, a.surrogate, p.hyper);
+      else  // D[t + 1] = S'(h_t - thr)
+        derivative_rows(H, th, D + n, T, n, a.surrogate, p.hyper);
       load_param(al, (const S*)p.pa, p.sa, j0, n);
       load_param(be, (const S*)p.pb, p.sb, j0, n);
-      load_param(th, (const S*)p.pt, p.st, j0, n);
       for (int64_t k = 0; k < n; ++k) {
         g.gv[k] = a.has_gv ? ((const S*)p.gvT)[j0 + k] : S(0);
         g.gi[k] = (HAS_I && a.has_gi) ? ((const S*)p.giT)[j0 + k] : S(0);
@@ -262,8 +277,10 @@ void backward_all(const Args& a, const Ptrs& p) {
       for (int64_t t = T - 1; t >= 0; --t) {
         const S* gz = a.has_gz ? (const S*)p.gz + t * M + j0 : zeros;
         S* out = static_x ? row : (S*)p.gx + t * M + j0;
-        backward_step<S, HAS_I, DELAY, RESET, DETACH>(n, gz, H + t * n, V + t * n,
-                                                      U + (t + 1) * n, I + t * n, al, be, th,
+        const S* Vp = keep_v ? V + t * n : zeros;
+        const S* Ip = keep_i ? I + t * n : zeros;
+        backward_step<S, HAS_I, DELAY, RESET, DETACH>(n, gz, H + t * n, Vp, D + (t + 1) * n, Ip,
+                                                      al, be, th,
                                                       g.gv, g.gi, g.gr, g.ga, g.gb, g.gt, out);
         if (static_x)
 #pragma omp simd
@@ -271,8 +288,8 @@ void backward_all(const Args& a, const Ptrs& p) {
       }
       if (DELAY && !DETACH) {
         for (int64_t k = 0; k < n; ++k) {
-          g.gv[k] += g.gr[k] * U[k];
-          g.gt[k] -= g.gr[k] * U[k];
+          g.gv[k] += g.gr[k] * D[k];
+          g.gt[k] -= g.gr[k] * D[k];
         }
       }
       for (int64_t k = 0; k < n; ++k) {
@@ -319,7 +336,7 @@ void dispatch(int64_t dtype_bytes, const Args& a, F&& f) {
 }  // namespace
 
 extern "C" {
-int snnfunc_abi_version() { return 2; }
+int snnfunc_abi_version() { return 3; }
 
 void snnfunc_forward(int64_t dtype_bytes, const int64_t* ia, const void* x, const void* v0,
                      const void* i0, const void* pa, const void* pb, const void* pt, double sa,
