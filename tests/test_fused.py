@@ -337,3 +337,21 @@ def test_failed_build_is_reported_not_raised(
     monkeypatch.setenv("SNNFUNC_NO_EXT", "1")
     assert not _cpu.available()
     assert _cpu.build_info()["error"] == "disabled by SNNFUNC_NO_EXT"
+
+
+@pytest.mark.slow
+def test_compiled_forward_then_backward_matches_scan() -> None:
+    """torch.compile traces the pure-torch path (the kernel is opaque to Dynamo)."""
+    xs, state, params = _case(MODELS[0], (3, 5), 4, False, ["float"] * 2, 11)
+    state = sf.LIFState(state.v.detach())
+    weights = torch.arange(5.0, dtype=F64)
+
+    def fused(x: Tensor) -> Tensor:
+        return sf.lif_scan(state, x, params)[0]
+
+    spikes = torch.compile(fused, fullgraph=True)(xs)
+    (g,) = torch.autograd.grad((spikes * weights).sum(), xs)
+    ref = sf.scan(partial(sf.lif_step, params=params), state, xs)[0]
+    (g_ref,) = torch.autograd.grad((ref * weights).sum(), xs)
+    assert torch.equal(spikes, ref)
+    torch.testing.assert_close(g, g_ref)

@@ -11,7 +11,8 @@ backward recomputes the membranes. Implementations (``backend=``):
   CPU tensors with a built-in surrogate whose hyperparameter is a float.
 * ``"torch"``: the same algorithm in plain torch ops. Used for ``custom()`` surrogates, tensor
   hyperparameters, other dtypes/devices, when no compiler is found, and under ``torch.func.vmap``
-  and ``torch.compile`` (where the kernel cannot be traced).
+  and under torch.func transforms (``vmap``, ``grad``, ``jacrev``) and ``torch.compile``, where
+  the kernel cannot run on the wrapped or traced tensors.
 * ``"scan"``: the reference unroll, used when the spike function is not a
   :class:`~snnfunc.surrogate.Surrogate` (a plain callable has no ``derivative``), when the
   surrogate's hyperparameter is a Tensor that requires grad, or when a per-neuron param has another
@@ -187,8 +188,8 @@ def synaptic_scan(
     >>> from snnfunc import SynapticParams, synaptic_init
     >>> z, s = synaptic_scan(synaptic_init(1), torch.tensor([0.5]), SynapticParams(0.5, 0.9, 1.0),
     ...                      num_steps=3)
-    >>> z.flatten()
-    tensor([0., 1., 0.])
+    >>> z.flatten()  # i = 0.5, 0.75, 0.875; h = 0.5, 1.2, 1.055 (v = 0.2 after the reset)
+    tensor([0., 1., 1.])
     """
     return _run(
         "synaptic",
@@ -227,8 +228,8 @@ def if_scan(
 
     >>> import torch
     >>> from snnfunc import IFParams, if_init
-    >>> if_scan(if_init(1), torch.full((3, 1), 0.5), IFParams(1.0))[0].flatten()
-    tensor([0., 1., 0.])
+    >>> if_scan(if_init(1), torch.full((3, 1), 0.5), IFParams(1.0))[0].flatten()  # v + x > 1
+    tensor([0., 0., 1.])
     """
     return _run(
         "if",
