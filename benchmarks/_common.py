@@ -86,9 +86,12 @@ def _rss_kb(field: str) -> int:
     return 0
 
 
-def measure_here(fn: Callable[[], Any]) -> float:
-    """Peak MB above the warmed-up baseline of one call of ``fn`` (in this process)."""
+def measure_here(fn: Callable[[], Any], before: Callable[[], Any] | None = None) -> float:
+    """Peak MB above the warmed-up baseline of one call of ``fn`` (in this process);
+    ``before`` drops what the previous call left behind (e.g. ``x.grad``)."""
     fn()
+    if before is not None:
+        before()
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     base = _rss_kb("VmRSS")
@@ -115,8 +118,8 @@ def peak_memory(script: str, case: str, argv: list[str]) -> float | None:
     return None
 
 
-def report_memory(fn: Callable[[], Any]) -> None:
-    print(f"PEAK_MB {measure_here(fn):.1f}")
+def report_memory(fn: Callable[[], Any], before: Callable[[], Any] | None = None) -> None:
+    print(f"PEAK_MB {measure_here(fn, before):.1f}")
 
 
 def machine() -> str:

@@ -179,7 +179,10 @@ def main() -> None:
         name, size_text = args.memory_case.split("@")
         size = tuple(int(s) for s in size_text.split("x"))
         x, w = make_inputs(size)  # type: ignore[arg-type]
-        report_memory(fwd_bwd(implementations(size)[name], x, w))  # type: ignore[arg-type]
+        report_memory(
+            fwd_bwd(implementations(size)[name], x, w),  # type: ignore[arg-type]
+            before=lambda: setattr(x, "grad", None),
+        )
         return
     print(f"## W1 LIF layer ({machine()})\n")
     implementations(sizes[0])  # import the peers

@@ -1,4 +1,6 @@
 // snnfunc fused LIF / synaptic / IF scan: forward and BPTT backward on CPU.
+// Work items are chunks of neurons, each taken through all T steps; chunks are handed out
+// dynamically so that a thread the OS preempts (a busy shared machine) delays no one.
 // Plain C ABI (loaded with ctypes: no torch or pybind headers, so it builds in about a second).
 // The recurrence and the backward are documented in snnfunc/fused/_torch.py, which this mirrors
 // line by line. Built with -ffp-contract=off so that `b * v + x` rounds like torch's eager ops
@@ -226,7 +228,7 @@ struct Ptrs {  // the tensors of one call (data pointers, nullptr where absent)
 template <typename S, bool HAS_I, bool DELAY, int RESET>
 void forward_all(const Args& a, const Ptrs& p) {
   const int64_t nchunks = (a.M + a.chunk - 1) / a.chunk;
-#pragma omp parallel for schedule(static) num_threads(a.nthreads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(a.nthreads)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t j0 = c * a.chunk, n = std::min(a.chunk, a.M - j0);
     run_chunk<S, HAS_I, DELAY, RESET, false>(
@@ -255,7 +257,7 @@ void backward_all(const Args& a, const Ptrs& p) {
     S *al = w, *be = w + C, *th = w + 2 * C, *zeros = w + 3 * C, *row = w + 4 * C;
     Grads<S> g{w + 5 * C, w + 6 * C, w + 7 * C, w + 8 * C, w + 9 * C, w + 10 * C};
     S* gxs = w + 11 * C;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t c = 0; c < nchunks; ++c) {
       const int64_t j0 = c * C, n = std::min(C, M - j0);
       const int64_t vs = keep_v ? n : 0, is = keep_i ? n : 0;
