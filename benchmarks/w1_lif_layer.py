@@ -170,9 +170,13 @@ def check(impls: dict[str, Any], x: torch.Tensor, w: torch.Tensor) -> dict[str, 
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--size", default="", help="one size TxBxN (default: the three W1 sizes)")
+    args = p.parse_args()
     torch.set_num_threads(args.threads)
     sizes = QUICK_SIZES if args.quick else SIZES
+    if args.size:
+        sizes = [tuple(int(s) for s in args.size.split("x"))]  # type: ignore[misc]
     reps = 3 if args.quick else max(7, args.reps)
     argv = [a for a in sys.argv[1:] if not a.startswith("--memory-case")]
     if args.memory_case:
