@@ -54,6 +54,11 @@ from snnfunc.cell import Cell as Cell
 # --- training, data, losses, checkpoints (issue 4) ---
 from snnfunc.checkpoint import load_checkpoint as load_checkpoint
 from snnfunc.checkpoint import save_checkpoint as save_checkpoint
+
+# --- fused scans (issue 5) ---
+from snnfunc.fused import if_scan as if_scan
+from snnfunc.fused import lif_scan as lif_scan
+from snnfunc.fused import synaptic_scan as synaptic_scan
 from snnfunc.loss import count_mse as count_mse
 from snnfunc.loss import first_spike_time as first_spike_time
 from snnfunc.loss import latency_mse as latency_mse
