@@ -44,3 +44,9 @@ from snnfunc.scan import stateless as stateless
 from snnfunc.surrogate import Surrogate as Surrogate
 
 __version__ = "0.1.0"
+
+# --- encoders, straight-through Bernoulli and adversarial attacks (issue 3) ---
+from snnfunc import attacks as attacks
+from snnfunc import encode as encode
+from snnfunc.bernoulli import bernoulli as bernoulli
+from snnfunc.encode import rate as rate
