@@ -43,8 +43,8 @@ def _sample(p: Tensor, u: Tensor) -> Tensor:
     """``1[u < p]`` as bool, ``p`` broadcast against ``u``.
 
     ``u`` is float noise in [0, 1), or int16 noise (16 random bits, see :func:`_bits16`), which
-    is compared with ``p`` quantised to 16 bits: ``P(z = 1) = round(p * 2**16) / 2**16``, exact
-    at ``p = 0`` and ``p = 1`` (error at most ``2**-17`` elsewhere).
+    is compared with ``p`` quantised to 16 bits: ``P(z = 1) = min(round(p * 2**16), 2**16 - 1)
+    / 2**16`` for ``p < 1`` and 1 for ``p >= 1``: exact at 0 and 1, within ``2**-17`` elsewhere.
     """
     if u.dtype == torch.int16:
         return torch.lt(u, _threshold16(p)).logical_or_(p >= 1)
@@ -53,7 +53,7 @@ def _sample(p: Tensor, u: Tensor) -> Tensor:
 
 def _threshold16(p: Tensor) -> Tensor:
     """``p`` as a signed 16-bit threshold: ``r < t`` with ``r`` uniform over int16 has
-    probability ``round(p * 2**16) / 2**16`` for ``p < 1`` (``p >= 1`` is handled apart)."""
+    probability ``min(round(p * 2**16), 2**16 - 1) / 2**16`` (``p >= 1`` is handled apart)."""
     q = torch.round(p.detach() * 65536.0) - 32768.0
     return q.clamp_(-32768.0, 32767.0).to(torch.int16)
 

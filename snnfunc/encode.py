@@ -85,8 +85,8 @@ def rate(
     :mod:`snnfunc.bernoulli`). ``gain * x`` above 1 spikes every step (as snnTorch clips).
 
     Noise: with ``noise=None`` the spikes are drawn from ``generator`` (or the default one) as
-    16-bit uniform integers, four per 64-bit draw, so a spike has probability
-    ``round(p * 2**16) / 2**16`` (exact at 0 and 1, within ``2**-17`` elsewhere); this is ~2x
+    16-bit uniform integers, four per 64-bit draw, compared with ``p`` quantised to 16 bits: the
+    spike probability is exact at 0 and 1 and within ``2**-17`` of ``p`` elsewhere; this is ~2x
     faster than ``torch.rand(...) < p`` on a CPU, where random-number generation is the cost.
     Inside a torch.func transform the noise is drawn with ``torch.rand`` instead (vmap then needs
     ``randomness="same"`` or ``"different"``). Pass ``noise`` (float uniform [0, 1), shape
