@@ -145,10 +145,7 @@ def rate(
         z = straight_through_bernoulli(p, u)
         return z if out_dtype is None else z.to(out_dtype)
     with torch.no_grad():
-        spikes = _sample(p, u)
-    if out_dtype == torch.uint8:
-        return spikes.to(torch.uint8) if _transform_active() else spikes.view(torch.uint8)
-    return spikes
+        return _sample(p, u, out_dtype)
 
 
 # --- latency ---------------------------------------------------------------------------------

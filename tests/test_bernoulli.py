@@ -84,7 +84,7 @@ def test_bits16_threshold_gives_exact_quantised_probability() -> None:
     (all of them at p = 1): the spike probability is within 2**-17 of p, exact at 0 and 1."""
     every = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
     for p in [0.0, 1.0, 0.5, 1 / 3, 2**-17, 3 * 2**-17, 1 - 2**-17, 1 - 2**-16, 0.123456]:
-        count = int(_sample(torch.tensor(p, dtype=torch.float64), every).sum())
+        count = int(_sample(torch.tensor(p, dtype=torch.float64), every, torch.bool).sum())
         expected = 65536 if p == 1.0 else min(round(p * 65536), 65535)
         assert count == expected, p
         assert abs(count / 65536 - p) <= 2**-17, p
