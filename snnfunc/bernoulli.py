@@ -49,7 +49,11 @@ def _sample(p: Tensor, u: Tensor, dtype: torch.dtype) -> Tensor:
     """
     if u.dtype != torch.int16:
         z = u < p
-        return z if dtype == torch.bool else z.to(dtype)
+        if dtype == torch.bool:
+            return z
+        # NaN policy (see the README): a NaN probability gives a NaN spike, never a silent 0.
+        # (Eager calls reject NaN up front; this is the traced path, where values can't be read.)
+        return torch.where(torch.isnan(p), p.detach().to(dtype), z.to(dtype))
     # One pass straight into the output dtype (``lt(..., out=uint8/float)`` is ~3x faster than
     # a bool result on CPU), then the p >= 1 entries, which a 16-bit threshold cannot reach.
     store = torch.uint8 if dtype == torch.bool else dtype

@@ -292,7 +292,7 @@ def latency(
     hard = step_index == k
     if keep is not None:
         hard = hard & keep
-    z = hard.to(x.dtype)
+    z = torch.where(torch.isnan(t.detach()), t.detach(), hard.to(x.dtype))  # NaN stays NaN
     if torch.is_grad_enabled() and t.requires_grad:
         fired_by = spike_fn(k + 0.5 - t)  # [T, ...]
         soft = torch.diff(fired_by, dim=0, prepend=torch.zeros_like(fired_by[:1]))

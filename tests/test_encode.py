@@ -441,3 +441,16 @@ def test_population_errors_name_the_argument() -> None:
         population(torch.rand(3), 4, low=1.0, high=0.0)
     with pytest.raises(ValueError, match="sigma must be > 0"):
         population(torch.rand(3), 4, sigma=0.0)
+
+
+def test_nan_propagates_under_vmap_where_values_are_not_checked() -> None:
+    """NaN policy: eager calls reject NaN (x must lie in [0, 1]); traced calls can't check, so a
+    NaN input gives NaN spikes instead of a silent 0."""
+    x = torch.tensor([[0.5, float("nan")]])
+    z = vmap(lambda x: rate(x, 3), randomness="different", out_dims=1)(x)
+    assert bool(z[:, 0, 1].isnan().all()) and not bool(z[:, 0, 0].isnan().any())
+    noise = torch.rand(3, 1, 2, generator=gen(0))
+    z = vmap(lambda x, u: rate(x, 3, noise=u), in_dims=(0, 1), out_dims=1)(x, noise)
+    assert bool(z[:, 0, 1].isnan().all())
+    z = vmap(lambda x: latency(x, 5, linear=True), out_dims=1)(x)
+    assert bool(z[:, 0, 1].isnan().all()) and float(z[:, 0, 0].sum()) == 1.0
