@@ -231,3 +231,45 @@ def test_fgsm_lowers_the_accuracy_of_a_trained_rate_coded_snn(one_thread: None) 
     assert acc[0] >= 0.8, acc
     assert acc[1] < acc[0] and acc[2] < acc[1] - 0.05 and acc[3] < acc[2], acc
     assert acc[3] < acc[0] - 0.4, acc
+
+
+@pytest.mark.slow  # a subprocess: imports torch and sklearn again (~5-10 s on a busy 2-core box)
+def test_attack_digits_example_runs(tmp_path) -> None:
+    """examples/attack_digits.py on small settings: the table prints and accuracy falls."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    script = root / "examples" / "attack_digits.py"
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--steps",
+            "150",
+            "--hidden",
+            "64",
+            "--num-steps",
+            "8",
+            "--eps",
+            "0,0.2",
+            "--out",
+            str(tmp_path / "robust.png"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": path},  # this checkout's snnfunc, not an installed one
+    ).stdout
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| 0")]
+    acc = {float(r[1]): [float(c.strip().rstrip("%")) for c in r[2:-1]] for r in rows}
+    assert set(acc) == {0.0, 0.2}, out
+    assert acc[0.0][0] > 80 and all(a < acc[0.0][0] - 30 for a in acc[0.2]), out
+    assert (tmp_path / "robust.png").stat().st_size > 0
