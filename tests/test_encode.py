@@ -454,3 +454,25 @@ def test_nan_propagates_under_vmap_where_values_are_not_checked() -> None:
     assert bool(z[:, 0, 1].isnan().all())
     z = vmap(lambda x: latency(x, 5, linear=True), out_dims=1)(x)
     assert bool(z[:, 0, 1].isnan().all()) and float(z[:, 0, 0].sum()) == 1.0
+
+
+@pytest.mark.slow  # torch.compile: ~10 s
+def test_compiled_forward_then_backward_matches_eager() -> None:
+    """torch.compile(fullgraph=True) of encode -> loss, then .backward() (not compile(grad),
+    pytorch#193279): the same spikes and input gradients as eager."""
+    x = torch.rand(4, 5, generator=gen(0))
+    noise = torch.rand(10, 4, 5, generator=gen(1))
+    w = torch.randn(10, 4, 5, generator=gen(2))
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        rated = rate(x, 10, gain=0.5, noise=noise)
+        timed = latency(x, 10, linear=True, normalize=True)
+        return ((rated + timed) * w).sum()
+
+    compiled = torch.compile(loss, fullgraph=True)
+    leaf_c, leaf_e = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out_c, out_e = compiled(leaf_c), loss(leaf_e)
+    out_c.backward()
+    out_e.backward()
+    torch.testing.assert_close(out_c, out_e)
+    torch.testing.assert_close(leaf_c.grad, leaf_e.grad)
