@@ -4,12 +4,14 @@ r"""Straight-through Bernoulli sampling with explicit randomness.
 passes the gradient straight through to the probabilities:
 
 .. math:: z = \mathbb{1}[u < p],\quad u \sim U[0, 1),\qquad
-          \frac{\partial z}{\partial p} := s \quad(\text{``grad_scale''}, default 1)
+          \frac{\partial z}{\partial p} := s
 
-``torch.bernoulli`` has no gradient with respect to ``p`` (autograd returns zero/None), so a
-rate-coded SNN built on it cannot be attacked or trained end to end through its input. Here the
-expectation :math:`\mathbb{E}[z] = p` is linear in ``p`` with slope 1, which is what the
-straight-through estimator passes on.
+with :math:`s` = ``grad_scale`` (default 1).
+
+``torch.bernoulli``'s gradient with respect to ``p`` is zero (``BernoulliBackward0`` returns
+zeros), so a rate-coded SNN built on it cannot be attacked or trained end to end through its
+input. Here the expectation :math:`\mathbb{E}[z] = p` is linear in ``p`` with slope 1, which is
+what the straight-through estimator passes on.
 
 **Randomness is an argument, as with a JAX key.** Pass the noise ``u`` yourself, or a
 ``torch.Generator`` from which it is drawn. Passing ``u`` makes the function pure: the same

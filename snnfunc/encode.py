@@ -5,25 +5,24 @@ shape-polymorphic: ``x`` of any shape ``[...]`` gives spikes ``[T, ...]`` (time-
 example ``[N]`` and a batch ``[B, N]`` go through the same code, and ``torch.func.vmap`` over the
 batch gives the batched result (``tests/test_encode.py`` checks each).
 
-==============  ==========================================  =========================  ===========
-encoder         spikes                                      gradient to ``x``          snnTorch
-==============  ==========================================  =========================  ===========
-:func:`rate`    Bernoulli(``gain * x``) each step            straight-through,          ``rate``
-                                                            ``gain`` per step
-:func:`latency` one spike per element, brighter = earlier   surrogate (linear interp.  ``latency``
-                (RC-charging or linear time)                between steps)
-:func:`delta`   signed level crossings (send-on-delta)      none (piecewise constant)  ``delta``\*
-:func:`population`  Gaussian receptive fields (intensities  exact                      --
-                ``[..., M]`` for :func:`rate`)
-==============  ==========================================  =========================  ===========
+* :func:`rate`: Bernoulli(``gain * x``) spikes each step; straight-through gradient (``gain``
+  per step). snnTorch: ``spikegen.rate``.
+* :func:`latency`: one spike per element, brighter = earlier (RC-charging or linear time);
+  surrogate gradient (the spike linearly interpolated between steps). snnTorch:
+  ``spikegen.latency``.
+* :func:`delta`: signed level crossings of a signal (send-on-delta), decoded by
+  :func:`delta_decode`; no gradient (piecewise constant). snnTorch: ``spikegen.delta``\*.
+* :func:`population`: Gaussian receptive fields, intensities ``[..., M]`` for :func:`rate` or
+  :func:`latency`; exact gradient.
 
 \* snnTorch's ``delta`` compares each sample with the previous one, so a slow drift never spikes
-and the signal cannot be decoded; ours compares with the last transmitted level, and
-:func:`delta_decode` reconstructs the signal to within the threshold.
+and the signal cannot be decoded; ours quantises the signal to levels ``threshold`` apart and
+spikes on every level crossed, so :func:`delta_decode` reconstructs it to within the threshold.
 
 Checks: metadata (dtype, ``num_steps``, options) is always checked; values (``x`` in [0, 1],
 spikes falling after the window) only where the data is concrete, i.e. not under ``vmap`` or
-``torch.compile`` (there, out-of-range probabilities act as clipped to [0, 1]).
+``torch.compile`` (there, out-of-range probabilities act as clipped to [0, 1], and NaN gives NaN
+spikes, following the package's NaN policy).
 """
 
 from __future__ import annotations
