@@ -44,10 +44,10 @@ __all__ = ["bernoulli", "uniform_noise"]
 def _sample(p: Tensor, u: Tensor, dtype: torch.dtype) -> Tensor:
     """``1[u < p]`` in ``dtype`` (bool, uint8 or floating), ``p`` broadcast against ``u``.
 
-    ``u`` is float noise in [0, 1), or int16 noise (16 random bits, see :func:`_bits16`, eager
-    only), which is compared with ``p`` quantised to 16 bits: ``P(z = 1) = min(round(p * 2**16),
-    2**16 - 1) / 2**16`` for ``p < 1`` and 1 for ``p >= 1``: exact at 0 and 1, within ``2**-17``
-    elsewhere.
+    ``u`` is float noise in [0, 1), or int16 noise ``r`` (16 random bits, see :func:`_bits16`;
+    eager only), which spikes where ``r < c`` with ``c = p * 2**16 - 2**15 - 1/2``: of the 2**16
+    values of ``r``, ``ceil(p * 2**16 - 1/2)`` (clipped to [0, 2**16]) pass, so the spike
+    probability is exact at 0 and 1 and within ``2**-17`` of ``p`` elsewhere.
     """
     if u.dtype != torch.int16:
         z = u < p
@@ -56,23 +56,28 @@ def _sample(p: Tensor, u: Tensor, dtype: torch.dtype) -> Tensor:
         # NaN policy (see the README): a NaN probability gives a NaN spike, never a silent 0.
         # (Eager calls reject NaN up front; this is the traced path, where values can't be read.)
         return torch.where(torch.isnan(p), p.detach().to(dtype), z.to(dtype))
-    # One pass straight into the output dtype (``lt(..., out=uint8/float)`` is ~3x faster than
-    # a bool result on CPU), then the p >= 1 entries, which a 16-bit threshold cannot reach.
-    store = torch.uint8 if dtype == torch.bool else dtype
+    c = _threshold(p)
     shape = torch.broadcast_shapes(p.shape, u.shape)  # type: ignore[no-untyped-call]
-    out = torch.empty(shape, dtype=store, device=u.device)
-    torch.lt(u, _threshold16(p), out=out)
-    sure = p.detach() >= 1
+    if dtype.is_floating_point:
+        # One vectorised pass: int16 noise against the float threshold, into the output dtype.
+        out = torch.empty(shape, dtype=c.dtype, device=u.device)
+        torch.lt(u, c, out=out)
+        return out if dtype == c.dtype else out.to(dtype)
+    # Compact output: an int16 threshold keeps the compare in int16 (lt(int16, float) into uint8
+    # takes a slow mixed-dtype path); it cannot pass all 2**16 values, so patch c > 2**15 - 1.
+    out = torch.empty(shape, dtype=torch.uint8, device=u.device)
+    torch.lt(u, c.ceil().clamp_(max=32767.0).to(torch.int16), out=out)
+    sure = c > 32767.0
     if bool(sure.any()):
-        torch.maximum(out, sure.to(store), out=out)
+        torch.maximum(out, sure.to(torch.uint8), out=out)
     return out.view(torch.bool) if dtype == torch.bool else out
 
 
-def _threshold16(p: Tensor) -> Tensor:
-    """``p`` as a signed 16-bit threshold: ``r < t`` with ``r`` uniform over int16 has
-    probability ``min(round(p * 2**16), 2**16 - 1) / 2**16`` (``p >= 1`` is handled apart)."""
-    q = torch.round(p.detach().float() * 65536.0) - 32768.0  # exact in float32
-    return q.clamp_(-32768.0, 32767.0).to(torch.int16)
+def _threshold(p: Tensor) -> Tensor:
+    """``p * 2**16 - 2**15 - 1/2`` in float32 (float64 for float64 ``p``)."""
+    work = p.detach() if p.dtype == torch.float64 else p.detach().float()
+    offset = torch.full((), -32768.5, dtype=work.dtype, device=work.device)
+    return torch.add(offset, work, alpha=65536.0)  # one pass over p
 
 
 def _bits16(

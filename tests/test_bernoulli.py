@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given
@@ -79,14 +81,17 @@ def test_seeding_same_seed_identical_different_seeds_differ() -> None:
     assert not torch.equal(a, c)
 
 
-def test_bits16_threshold_gives_exact_quantised_probability() -> None:
-    """Over all 2**16 int16 values, min(round(p * 2**16), 2**16 - 1) fall below p's threshold
-    (all of them at p = 1): the spike probability is within 2**-17 of p, exact at 0 and 1."""
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8, torch.bool, torch.float64])
+def test_bits16_threshold_gives_exact_quantised_probability(dtype: torch.dtype) -> None:
+    """Over all 2**16 int16 values, ceil(p * 2**16 - 1/2) (clipped to [0, 2**16]) spike: the
+    probability is exact at 0 and 1 and within 2**-17 of p elsewhere, for every output dtype."""
     every = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
-    for p in [0.0, 1.0, 0.5, 1 / 3, 2**-17, 3 * 2**-17, 1 - 2**-17, 1 - 2**-16, 0.123456]:
-        count = int(_sample(torch.tensor(p, dtype=torch.float64), every, torch.bool).sum())
-        expected = 65536 if p == 1.0 else min(round(p * 65536), 65535)
-        assert count == expected, p
+    cases = [0.0, 1.0, 0.5, 1 / 3, 2**-17, 3 * 2**-17, 1 - 2**-17, 1 - 2**-16, 1 - 2**-18, 0.123456]
+    for p in cases:
+        z = _sample(torch.tensor([p], dtype=torch.float64), every, dtype)
+        assert z.dtype == dtype and z.shape == (65536,)
+        count = int(z.sum())
+        assert count == min(65536, max(0, math.ceil(p * 65536 - 0.5))), p
         assert abs(count / 65536 - p) <= 2**-17, p
 
 
