@@ -217,9 +217,11 @@ def latency_times(
     if first_spike_time > 0:
         t = t + first_spike_time
     if normalize:
-        t_max = _rc_time(torch.tensor(threshold, dtype=x.dtype), tau, threshold, epsilon)
+        # the latest possible time (an input at or below threshold), in x's dtype as snnTorch
+        at_threshold = torch.full((), threshold, dtype=x.dtype, device=x.device)
+        t_max = _rc_time(at_threshold, tau, threshold, epsilon)
         span = num_steps - first_spike_time - 1
-        t = (t - first_spike_time) * span / t_max.item() + first_spike_time
+        t = (t - first_spike_time) * span / t_max + first_spike_time
     return t
 
 

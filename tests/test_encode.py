@@ -467,7 +467,8 @@ def test_compiled_forward_then_backward_matches_eager() -> None:
     def loss(x: torch.Tensor) -> torch.Tensor:
         rated = rate(x, 10, gain=0.5, noise=noise)
         timed = latency(x, 10, linear=True, normalize=True)
-        return ((rated + timed) * w).sum()
+        charged = latency(x, 10, tau=2.0, normalize=True)
+        return ((rated + timed + charged) * w).sum()
 
     compiled = torch.compile(loss, fullgraph=True)
     leaf_c, leaf_e = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
