@@ -51,7 +51,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def add_train(subparsers: Subparsers) -> None:
-    from snnfunc.models import MODELS, NEURONS
+    from snnfunc.models import MODELS, NEURONS, SURROGATES
     from snnfunc.train import LOSSES
 
     p = subparsers.add_parser(
@@ -78,6 +78,12 @@ def add_train(subparsers: Subparsers) -> None:
     )
     p.add_argument("--alpha", type=float, default=None, help="synaptic current decay")
     p.add_argument("--beta", type=float, default=None, help="membrane decay")
+    p.add_argument(
+        "--surrogate",
+        choices=tuple(SURROGATES),
+        default=None,
+        help="surrogate gradient (default atan; heaviside for mnist+fcn, as tutorial 3)",
+    )
     p.add_argument("--epochs", type=_positive_int, default=None)
     p.add_argument("--num-steps", type=_positive_int, default=None, help="time steps T")
     p.add_argument("--batch-size", type=_positive_int, default=None)
@@ -106,6 +112,7 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         hidden=args.hidden,
         alpha=args.alpha,
         beta=args.beta,
+        surrogate=args.surrogate,
         epochs=args.epochs,
         num_steps=args.num_steps,
         batch_size=args.batch_size,

@@ -77,6 +77,7 @@ SURROGATES: dict[str, Callable[[], sg.Surrogate]] = {
     "triangle": sg.triangle,
     "boxcar": sg.boxcar,
     "straight_through": sg.straight_through,
+    "heaviside": sg.heaviside,
 }
 
 
@@ -97,7 +98,8 @@ class ModelConfig:
         jump: threshold increase per spike (alif).
         reset: ``"subtract"``, ``"zero"`` or ``"none"``.
         reset_delay: snnTorch's one-step-late reset (the tutorial's default).
-        surrogate: name of a :mod:`snnfunc.surrogate` factory, with its default slope.
+        surrogate: name of a :mod:`snnfunc.surrogate` factory, with its default slope
+            (``"heaviside"``: the gradient is the spike itself, as tutorial 3 describes).
         num_steps: default number of steps ``T`` a static image is shown for.
         kernel_size: conv kernel size.
         padding: conv zero padding.
@@ -300,6 +302,10 @@ def _pool(x: Tensor) -> Tensor:
     return F.max_pool2d(x, 2)
 
 
+def _conv_pool(x: Tensor, *, weight: Tensor, bias: Tensor, padding: int) -> Tensor:
+    return _pool(F.conv2d(x, weight, bias, padding=padding))
+
+
 def forward(
     params: dict[str, Tensor], x: Tensor, config: ModelConfig, *, num_steps: int | None = None
 ) -> NetOutput:
@@ -333,9 +339,10 @@ def forward(
         spikes = _unroll(config, current, num_steps=steps)  # [T, B, c1, h1, w1]
         hidden.append(spikes)
         flat = spikes.flatten(0, 1)  # one conv over all T * B images
-        current = _pool(
+        pooled = _pool(
             F.conv2d(flat, params["conv2.weight"], params["conv2.bias"], padding=config.padding)
-        ).unflatten(0, (steps, x.shape[0]))
+        )
+        current = pooled.reshape(steps, x.shape[0], *pooled.shape[1:])
         spikes = _unroll(config, current)
         hidden.append(spikes)
         current = F.linear(spikes.flatten(2), params["fc.weight"], params["fc.bias"])
@@ -364,13 +371,14 @@ def network_step(params: dict[str, Tensor], config: ModelConfig) -> Callable[...
             layers.append(_neuron_layer(config))
     else:
         for k in (1, 2):
-            conv = partial(
-                F.conv2d,
-                weight=params[f"conv{k}.weight"],
-                bias=params[f"conv{k}.bias"],
-                padding=config.padding,
+            layers.append(
+                partial(
+                    _conv_pool,
+                    weight=params[f"conv{k}.weight"],
+                    bias=params[f"conv{k}.bias"],
+                    padding=config.padding,
+                )
             )
-            layers.append(lambda x, conv=conv: _pool(conv(x)))
             layers.append(_neuron_layer(config))
         layers.append(lambda x: x.flatten(1))
         layers.append(partial(F.linear, weight=params["fc.weight"], bias=params["fc.bias"]))

@@ -59,14 +59,21 @@ LOSSES: dict[str, LossFn] = {
 # (dataset, model) -> defaults for every field left as None.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("digits", "fcn"): dict(
-        hidden=(128,), neuron="synaptic", epochs=10, num_steps=25, batch_size=32, lr=2e-3
+        hidden=(128,), neuron="synaptic", epochs=5, num_steps=25, batch_size=64, lr=5e-3
     ),
     ("digits", "conv"): dict(
-        hidden=(12, 32), neuron="lif", epochs=10, num_steps=8, batch_size=32, lr=2e-3, padding=2
+        hidden=(12, 32), neuron="lif", epochs=5, num_steps=8, batch_size=64, lr=5e-3, padding=2
     ),
     # snnTorch tutorial 3: 784-1000-10 Synaptic(alpha .7, beta .8), T 25, B 128, Adam 2e-4, 3 ep.
+    # Its section 4.3.1 trains with the Heaviside surrogate (the gradient is the spike itself).
     ("mnist", "fcn"): dict(
-        hidden=(1000,), neuron="synaptic", epochs=3, num_steps=25, batch_size=128, lr=2e-4
+        hidden=(1000,),
+        neuron="synaptic",
+        epochs=3,
+        num_steps=25,
+        batch_size=128,
+        lr=2e-4,
+        surrogate="heaviside",
     ),
     ("mnist", "conv"): dict(
         hidden=(12, 32), neuron="lif", epochs=4, num_steps=8, batch_size=128, lr=2e-3, beta=0.5
@@ -85,6 +92,7 @@ class TrainConfig:
         neuron: ``"lif"``, ``"synaptic"``, ``"if"`` or ``"alif"``.
         hidden: hidden widths (fcn) or the two channel counts (conv).
         alpha, beta: neuron decays (see :class:`~snnfunc.models.ModelConfig`).
+        surrogate: surrogate gradient name (see :class:`~snnfunc.models.ModelConfig`).
         epochs, num_steps, batch_size, lr: the usual; Adam with betas (0.9, 0.999).
         loss: a key of :data:`LOSSES` (default the tutorial's membrane CE summed over time).
         seed: seeds the weights and the batch order of every epoch.
@@ -105,6 +113,7 @@ class TrainConfig:
     hidden: tuple[int, ...] | None = None
     alpha: float | None = None
     beta: float | None = None
+    surrogate: str | None = None
     epochs: int | None = None
     num_steps: int | None = None
     batch_size: int | None = None
@@ -136,7 +145,12 @@ def resolve(config: TrainConfig) -> TrainConfig:
     if config.neuron is not None:
         check_choice("neuron", config.neuron, NEURONS)
     base = ModelConfig()
-    preset = {"alpha": base.alpha, "beta": base.beta, "padding": 0}
+    preset: dict[str, Any] = {
+        "alpha": base.alpha,
+        "beta": base.beta,
+        "padding": 0,
+        "surrogate": base.surrogate,
+    }
     preset.update(PRESETS[(config.dataset, config.model)])
     filled = {k: v for k, v in preset.items() if getattr(config, k) is None}
     resolved = dataclasses.replace(config, **filled)
@@ -167,6 +181,7 @@ def model_config(config: TrainConfig, input_shape: tuple[int, ...]) -> ModelConf
         beta=config.beta,
         num_steps=config.num_steps,
         padding=config.padding,
+        surrogate=config.surrogate or "atan",
     )
 
 
@@ -259,6 +274,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "batch_size",
             "lr",
             "loss",
+            "surrogate",
         ):
             want = config.to_dict()[key]
             if key in saved_train and saved_train[key] != want:
@@ -273,6 +289,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         model = build_model(
             model_config(config, input_shape), seed=config.seed, device=config.device
         )
+    assert config.lr is not None
     optimizer = torch.optim.Adam(model.params.values(), lr=config.lr, betas=(0.9, 0.999))
     if config.resume:
         optimizer.load_state_dict(load_optimizer_state(out_dir, saved))
