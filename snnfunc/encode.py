@@ -66,7 +66,9 @@ def _check_unit_interval(name: str, x: Tensor) -> None:
     low, high = torch.aminmax(x.detach())
     if not (bool(low >= 0) and bool(high <= 1)):
         check_in_unit_interval(name, x)  # the slow path finds and names a bad value
-        raise AssertionError(f"{name}: aminmax and the elementwise check disagree")
+        raise ValueError(
+            f"{name} must lie in [0, 1], got values from {low.item()} to {high.item()}"
+        )
 
 
 def _check_float_option(name: str, value: object, *, minimum: float | None = None) -> float:
