@@ -195,7 +195,9 @@ def latency_times(
     instead; the two agree whenever the batch holds an input below threshold (e.g. a black
     pixel), and ours keeps each example independent of the rest of the batch (so vmap agrees).
 
-    Differentiable in ``x`` (the ``max``/clamp has zero gradient below threshold).
+    Differentiable in ``x`` (the ``max``/clamp has zero gradient below threshold). Computed in
+    float32 for float16/bfloat16 ``x`` (``threshold + epsilon`` rounds to ``threshold`` there,
+    which would make the latest time infinite); the result is then float32.
     """
     check_floating("x", x)
     check_int_at_least("num_steps", num_steps, 1)
@@ -211,6 +213,8 @@ def latency_times(
         raise ValueError(
             f"first_spike_time must be <= num_steps - 1 = {num_steps - 1}, got {first_spike_time}"
         )
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     if linear:
         if normalize:
             tau = float(num_steps - 1 - first_spike_time)
@@ -305,18 +309,18 @@ def latency(
                 f"a spike falls at step {latest}, after the last step num_steps - 1 = "
                 f"{num_steps - 1}: raise num_steps, lower tau, or pass normalize=True"
             )
-    k = torch.arange(num_steps, dtype=x.dtype, device=x.device).view(num_steps, *([1] * x.dim()))
+    k = torch.arange(num_steps, dtype=t.dtype, device=x.device).view(num_steps, *([1] * x.dim()))
     hard = step_index == k
     if keep is not None:
         hard = hard & keep
-    z = torch.where(torch.isnan(t.detach()), t.detach(), hard.to(x.dtype))  # NaN stays NaN
+    z = torch.where(torch.isnan(t.detach()), t.detach(), hard.to(t.dtype))  # NaN stays NaN
     if torch.is_grad_enabled() and t.requires_grad:
         fired_by = spike_fn(k + 0.5 - t)  # [T, ...]
         soft = torch.diff(fired_by, dim=0, prepend=torch.zeros_like(fired_by[:1]))
         if keep is not None:
             soft = soft * keep
         z = z + (soft - soft.detach())
-    return z
+    return z if z.dtype == x.dtype else z.to(x.dtype)  # float16/bfloat16 x: times in float32
 
 
 # --- delta -----------------------------------------------------------------------------------
