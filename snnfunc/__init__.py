@@ -46,11 +46,17 @@ from snnfunc.surrogate import Surrogate as Surrogate
 __version__ = "0.1.0"
 
 # --- torch.func tools, nn wrappers, custom cells (issue 6) ---
+# --- encoders, straight-through Bernoulli and adversarial attacks (issue 3) ---
+from snnfunc import attacks as attacks
 from snnfunc import cell as cell
+from snnfunc import encode as encode
 from snnfunc import func as func
 from snnfunc import nn as nn
+from snnfunc.bernoulli import bernoulli as bernoulli
 from snnfunc.cell import Cell as Cell
+from snnfunc.encode import rate as rate
 
+# isort: split
 # --- training, data, losses, checkpoints (issue 4) ---
 from snnfunc.checkpoint import load_checkpoint as load_checkpoint
 from snnfunc.checkpoint import save_checkpoint as save_checkpoint

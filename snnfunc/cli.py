@@ -187,7 +187,97 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_train, add_eval]
+def _eps_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated floats, got {text!r}") from err
+    if not values or not all(0.0 <= v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite floats >= 0, got {text!r}")
+    return values
+
+
+def add_attack(subparsers: Subparsers) -> None:
+    p = subparsers.add_parser(
+        "attack",
+        help="robust accuracy of a checkpoint under FGSM/PGD",
+        description="Attack a checkpoint's test split (L-inf FGSM or PGD on pixels in [0, 1]) and "
+        "print robust accuracy against eps; save the plot (see snnfunc.attacks).",
+    )
+    p.add_argument(
+        "--checkpoint", required=True, help="directory with model.safetensors + config.json"
+    )
+    p.add_argument("--eps", type=_eps_list, default=[0.0, 0.02, 0.05, 0.1], help="e.g. 0,0.05")
+    p.add_argument("--attack", choices=("fgsm", "pgd"), default="fgsm")
+    p.add_argument("--steps", type=_positive_int, default=10, help="PGD steps")
+    p.add_argument("--alpha", type=_positive_float, default=None, help="PGD step (2.5 eps/steps)")
+    p.add_argument(
+        "--encoding",
+        choices=("direct", "rate"),
+        default="direct",
+        help="direct: the image is the input current (as trained); rate: snnfunc.rate spikes",
+    )
+    p.add_argument(
+        "--dataset", choices=("digits", "mnist"), default=None, help="default: as trained"
+    )
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=512)
+    p.add_argument("--num-steps", type=_positive_int, default=None, help="default: as trained")
+    p.add_argument("--max-samples", type=_positive_int, default=None, help="first N test images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the rate encoder's noise")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None, help="plot path (default CHECKPOINT/robustness.png)")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_run_attack)
+
+
+def _run_attack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from snnfunc.attacks import attack_checkpoint, plot_robustness
+
+    result = attack_checkpoint(
+        args.checkpoint,
+        args.eps,
+        attack=args.attack,
+        steps=args.steps,
+        alpha=args.alpha,
+        encoding=args.encoding,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        num_steps=args.num_steps,
+        max_samples=args.max_samples,
+        seed=args.seed,
+        device=args.device,
+    )
+    if not args.no_plot:
+        plot_path = Path(args.out) if args.out else Path(args.checkpoint) / "robustness.png"
+        curves = {"spike count": result["accuracy"], "membrane": result["accuracy_membrane"]}
+        title = f"{result['dataset']}, {args.attack.upper()}, {args.encoding} input"
+        plot_robustness(result["eps"], curves, title=title).savefig(plot_path, dpi=100)
+        result["plot"] = str(plot_path)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    attack = "FGSM" if args.attack == "fgsm" else f"PGD-{args.steps}"
+    print(
+        f"{result['dataset']} test split, {result['samples']} samples; {attack} (L-inf, pixels in "
+        f"[0, 1]) on loss {result['loss']}, {result['encoding']} input"
+    )
+    print("| eps | accuracy (spike count) | accuracy (membrane) |")
+    print("|---|---|---|")
+    for eps, acc, acc_m in zip(
+        result["eps"], result["accuracy"], result["accuracy_membrane"], strict=True
+    ):
+        print(f"| {eps:g} | {100 * acc:.1f}% | {100 * acc_m:.1f}% |")
+    if "plot" in result:
+        print(f"plot: {result['plot']}")
+    return 0
+
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_train, add_eval, add_attack]
 
 
 def build_parser() -> argparse.ArgumentParser:
