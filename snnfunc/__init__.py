@@ -44,3 +44,8 @@ from snnfunc.scan import stateless as stateless
 from snnfunc.surrogate import Surrogate as Surrogate
 
 __version__ = "0.1.0"
+
+# --- interop: NIR, Norse/SpikingJelly parity, time constants (issue 7) ---
+from snnfunc import interop as interop
+from snnfunc.interop.params import decay_from_tau as decay_from_tau
+from snnfunc.interop.params import tau_from_decay as tau_from_decay

@@ -97,7 +97,11 @@ def _threshold(x: Tensor, *, threshold: Tensor, spike_fn: SpikeFn) -> Tensor:
 
 # --- export ----------------------------------------------------------------------------------
 def _array(value: Tensor | float, shape: tuple[int, ...]) -> np.ndarray:
-    t = value.detach().cpu() if isinstance(value, Tensor) else torch.tensor(float(value))
+    t = (
+        value.detach().cpu()
+        if isinstance(value, Tensor)
+        else torch.tensor(float(value), dtype=torch.float64)
+    )
     out: np.ndarray = np.broadcast_to(t.double().numpy(), shape).astype(np.float64)
     return out
 
