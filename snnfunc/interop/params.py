@@ -152,7 +152,7 @@ def norse_lif_matching(
     v_leak: float = 0.0,
     v_reset: float = 0.0,
     dt: float = 1e-3,
-    surrogate_alpha: float = 100.0,
+    surrogate_alpha: float = 1.0,
 ) -> PeerNeuron:
     r"""Norse's ``lif_feed_forward_step`` (current-based LIF) as :func:`snnfunc.synaptic_step`.
 
@@ -162,8 +162,10 @@ def norse_lif_matching(
     to ``v_reset`` on the same step without detaching the spike. That is ``synaptic_step`` with
     ``alpha = 1 - dt*tau_syn_inv``, ``beta = 1 - dt*tau_mem_inv``, the input scaled by
     ``dt*tau_mem_inv``, ``reset="zero", reset_delay=False, detach_reset=False`` and
-    ``superspike(alpha)`` (Norse's ``method="super"``). Our current is Norse's current *before*
-    its decay, times ``dt*tau_mem_inv``.
+    ``superspike(1.0)``: Norse 1.1's ``SuperSpike`` backward is :math:`1/(|x|+1)^2` whatever
+    ``LIFParameters.alpha`` says (its ``alpha`` is unused; checked against norse 1.1.0), so
+    ``surrogate_alpha=1`` reproduces its gradients. Our current is Norse's current *before* its
+    decay, times ``dt*tau_mem_inv``.
 
     Reset to ``v_reset != 0``: exact by measuring the membrane from ``v_reset`` (threshold
     ``v_th - v_reset``, ``v_offset = v_reset``) when the membrane starts at ``v_reset``. A leak
@@ -173,7 +175,7 @@ def norse_lif_matching(
     Args:
         tau_syn_inv, tau_mem_inv, v_th, v_leak, v_reset: Norse's ``LIFParameters`` (floats).
         dt: Norse's integration step.
-        surrogate_alpha: Norse's ``LIFParameters.alpha`` for ``method="super"``.
+        surrogate_alpha: slope of :func:`snnfunc.surrogate.superspike` (1 matches Norse 1.1).
     Returns:
         A :class:`PeerNeuron`.
     """
@@ -203,7 +205,7 @@ def norse_lif_box_matching(
     v_leak: float = 0.0,
     v_reset: float = 0.0,
     dt: float = 1e-3,
-    surrogate_alpha: float = 100.0,
+    surrogate_alpha: float = 1.0,
 ) -> PeerNeuron:
     r"""Norse's ``lif_box_feed_forward_step`` (LIF without synaptic current) as ``lif_step``.
 
