@@ -1,0 +1,148 @@
+"""Two CPU processes on loopback (gloo): DDP over a functional network trains in lockstep."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from torch import Tensor
+
+import snnfunc as sf
+from snnfunc.distributed import (
+    FunctionalModule,
+    all_reduce_mean,
+    cleanup,
+    get_info,
+    init_distributed,
+    is_main_process,
+    local_indices,
+    wrap_ddp,
+)
+
+N, D, H, C, T, BATCH = 128, 16, 32, 2, 8, 16
+
+
+def _data() -> tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, C, (N,), generator=g)
+    centers = torch.randn(C, D, generator=g) * 1.5
+    return (centers[labels] + torch.randn(N, D, generator=g)).clamp(min=0), labels
+
+
+def _apply(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    """Spike counts ``[B, C]`` of a 2-layer LIF network on a static input ``[B, D]``."""
+    net = sf.sequential(
+        partial(F.linear, weight=params["w1"]),
+        sf.neuron(sf.lif_step, sf.LIFParams(0.9, 1.0)),
+        partial(F.linear, weight=params["w2"]),
+        sf.neuron(sf.lif_step, sf.LIFParams(0.9, 1.0)),
+    )
+    state = (sf.lif_init((x.shape[0], H)), sf.lif_init((x.shape[0], C)))
+    spikes, _ = sf.scan(net, state, x, num_steps=T)
+    return spikes.sum(0)  # type: ignore[no-any-return]
+
+
+def _worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    info = init_distributed("gloo")
+    assert get_info() == info and info.is_main == (rank == 0) == is_main_process()
+    xs, ys = _data()
+    g = torch.Generator().manual_seed(100 + rank)  # different on purpose: DDP broadcasts rank 0's
+    params = {
+        "w1": torch.randn(H, D, generator=g) * 0.3,
+        "w2": torch.randn(C, H, generator=g) * 0.3,
+    }
+    model = FunctionalModule(params, _apply)
+    ddp = wrap_ddp(model)
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+
+    # 1. One synced step equals one single-process step on the union of the ranks' batches.
+    idx = torch.tensor(local_indices(N, epoch=0)[:BATCH])
+    F.cross_entropy(ddp(xs[idx]), ys[idx]).backward()
+    synced = [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
+    everyone = [torch.empty_like(idx) for _ in range(world)]
+    dist.all_gather(everyone, idx)
+    union = torch.cat(everyone)
+    opt.zero_grad()
+    F.cross_entropy(model(xs[union]), ys[union]).backward()  # the plain module: no sync
+    single = [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
+    opt.zero_grad()
+    grad_err = max(float((a - b).abs().max()) for a, b in zip(synced, single, strict=True))
+
+    # 2. Train a few epochs on disjoint shards.
+    losses = []
+    for epoch in range(6):
+        shard = torch.tensor(local_indices(N, epoch=epoch, seed=1))
+        total = torch.zeros(())
+        for start in range(0, len(shard), BATCH):
+            b = shard[start : start + BATCH]
+            loss = F.cross_entropy(ddp(xs[b]), ys[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        losses.append(float(all_reduce_mean(total / (len(shard) // BATCH))))
+
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+    gathered = [torch.empty_like(flat) for _ in range(world)]
+    dist.all_gather(gathered, flat)
+    shards = [torch.empty(N // world, dtype=torch.long) for _ in range(world)]
+    dist.all_gather(shards, torch.tensor(local_indices(N, epoch=3, seed=1)))
+    if info.is_main:  # only rank 0 writes
+        torch.save(
+            {
+                "losses": losses,
+                "param_diff": max(float((t - gathered[0]).abs().max()) for t in gathered),
+                "grad_err": grad_err,
+                "shards": [s.tolist() for s in shards],
+            },
+            Path(out) / "result.pt",
+        )
+    cleanup()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not built")
+def test_two_processes_train_in_lockstep(tmp_path: Path) -> None:
+    world = 2
+    mp.spawn(_worker, args=(world, _free_port(), str(tmp_path)), nprocs=world, join=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.pt"]
+    result: dict[str, Any] = torch.load(tmp_path / "result.pt")
+    assert result["param_diff"] == 0.0  # identical parameters on every rank
+    assert result["grad_err"] < 1e-6  # DDP's averaged gradient = the full-batch gradient
+    shards = result["shards"]
+    assert sorted(shards[0] + shards[1]) == list(range(N))  # disjoint, covering
+    losses = result["losses"]
+    assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_single_process_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_info().world_size == 1 and is_main_process()
+    assert local_indices(5, shuffle=False) == [0, 1, 2, 3, 4]
+    assert float(all_reduce_mean(2.5)) == 2.5
+    model = FunctionalModule({"w": torch.ones(2)}, lambda p, x: p["w"] * x)
+    assert wrap_ddp(model) is model
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="launch with torchrun"):
+        init_distributed()
