@@ -7,10 +7,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import assume, given, settings
 from torch import Tensor
 
 import snnfunc as sf
@@ -346,3 +348,43 @@ def test_export_runs_identically_in_snntorch() -> None:
             got.append(out[0] if isinstance(out, tuple) else out)
     assert 0 < want.sum() < want.numel()
     assert torch.equal(torch.stack(got), want)
+
+
+@settings(max_examples=25)
+@given(
+    beta=st.floats(0.0, 0.99),
+    alpha=st.floats(0.0, 0.99),
+    threshold=st.floats(0.1, 2.0),
+    disc=st.sampled_from(["euler", "exp"]),
+    seed=st.integers(0, 2**16),
+)
+def test_round_trip_any_constants(
+    beta: float, alpha: float, threshold: float, disc: str, seed: int
+) -> None:
+    if disc == "exp":
+        assume(beta > 1e-3 and alpha > 1e-3)  # exp(-dt/tau) > 0: no finite tau for a zero decay
+    g = torch.Generator().manual_seed(seed)
+    layers = [
+        partial(F.linear, weight=torch.randn(6, 4, generator=g, dtype=torch.float64)),
+        sf.neuron(sf.lif_step, sf.LIFParams(beta, threshold), reset="zero"),
+        partial(F.linear, weight=torch.randn(3, 6, generator=g, dtype=torch.float64)),
+        sf.neuron(sf.synaptic_step, sf.SynapticParams(alpha, beta, threshold), reset="zero"),
+    ]
+    xs = torch.randn(15, 2, 4, generator=g, dtype=torch.float64)
+    state = (
+        sf.lif_init((2, 6), dtype=torch.float64),
+        sf.synaptic_init((2, 3), dtype=torch.float64),
+    )
+    want, want_state = sf.scan(sf.sequential(*layers), state, xs)
+    net = from_nir(
+        to_nir(layers, (4,), dt=DT, discretization=disc),
+        dt=DT,
+        discretization=disc,
+        dtype=torch.float64,
+    )  # type: ignore[arg-type]
+    got, got_state = sf.scan(net.step, net.init(2, dtype=torch.float64), xs)
+    # float64: beta survives the round trip to ~1e-16, far below any membrane's distance to threshold
+    assert torch.equal(got, want)
+    for a, b in zip(got_state, want_state, strict=True):
+        for x, y in zip(a, b, strict=True):
+            torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9)
