@@ -383,7 +383,7 @@ def test_round_trip_any_constants(
         dtype=torch.float64,
     )  # type: ignore[arg-type]
     got, got_state = sf.scan(net.step, net.init(2, dtype=torch.float64), xs)
-    # float64: beta survives the round trip to ~1e-16, far below any membrane's distance to threshold
+    # float64: beta survives the round trip to ~1e-16, far below a membrane's distance to threshold
     assert torch.equal(got, want)
     for a, b in zip(got_state, want_state, strict=True):
         for x, y in zip(a, b, strict=True):
