@@ -388,3 +388,51 @@ def test_round_trip_any_constants(
     for a, b in zip(got_state, want_state, strict=True):
         for x, y in zip(a, b, strict=True):
             torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9)
+
+
+def test_li_and_cuba_li_readouts() -> None:
+    from snnfunc.interop.nir import CubaLIParams, LIParams, cuba_li_step, li_step
+
+    n, tau, r, v_leak = 3, 20e-3, 2.0, 0.3
+    ones = np.ones(n)
+    graph = nir.NIRGraph.from_list(
+        nir.Linear(weight=np.eye(n)), nir.LI(tau=tau * ones, r=r * ones, v_leak=v_leak * ones)
+    )
+    net = from_nir(graph, dt=DT, dtype=torch.float64)
+    current = torch.tensor([0.1, -0.2, 0.4], dtype=torch.float64)
+    v, _ = sf.scan(net.step, net.init(1, dtype=torch.float64), current.expand(50, 1, n))
+    steps = torch.arange(1, 51, dtype=torch.float64)[:, None, None]
+    want = (v_leak + r * current) * (1 - (1 - DT / tau) ** steps)  # the output is the membrane
+    torch.testing.assert_close(v, want, rtol=1e-12, atol=1e-12)
+
+    tau_syn, tau_mem, w_in = 5e-3, 10e-3, 2.0
+    cuba = nir.CubaLI(
+        tau_syn=tau_syn * ones,
+        tau_mem=tau_mem * ones,
+        r=r * ones,
+        v_leak=0 * ones,
+        w_in=w_in * ones,
+    )
+    net = from_nir(nir.NIRGraph.from_list(cuba), dt=DT, dtype=torch.float64)
+    xs = torch.rand(40, 2, n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    v, _ = sf.scan(net.step, net.init(2, dtype=torch.float64), xs)
+    _, want_v = _euler_cuba(xs, tau_syn, tau_mem, r, w_in, v_th=math.inf)
+    torch.testing.assert_close(v, want_v, rtol=1e-10, atol=1e-12)
+
+    g = torch.Generator().manual_seed(2)
+    layers = [
+        partial(F.linear, weight=torch.randn(6, 4, generator=g)),
+        sf.neuron(sf.lif_step, sf.LIFParams(0.9, 0.5), reset="zero"),
+        partial(F.linear, weight=torch.randn(3, 6, generator=g)),
+        sf.neuron(li_step, LIParams(0.8)),
+        partial(F.linear, weight=torch.randn(2, 3, generator=g)),
+        sf.neuron(cuba_li_step, CubaLIParams(0.5, 0.7)),
+    ]
+    graph = to_nir(layers, (4,), dt=DT)
+    assert [type(graph.nodes[k]).__name__ for k in ("3", "5")] == ["LI", "CubaLI"]
+    xs = torch.rand(20, 2, 4, generator=g)
+    state = (sf.lif_init((2, 6)), sf.lif_init((2, 3)), sf.synaptic_init((2, 2)))
+    want, _ = sf.scan(sf.sequential(*layers), state, xs)
+    net = from_nir(graph, dt=DT)
+    got, _ = sf.scan(net.step, net.init(2), xs)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -20,11 +20,15 @@ snnfunc layer                            NIR node
 ``neuron(synaptic_step, (a, b, t))``     ``CubaLIF(tau_syn=tau(a), tau_mem=tau(b), r=1/(1-b),
                                          w_in=g/(1-a), v_leak=0, v_threshold=t, v_reset=0)``
 ``neuron(if_step, IFParams(t))``         ``IF(r=g/dt, v_threshold=t, v_reset=0)``
+``neuron(li_step, LIParams(b))``         ``LI(tau=tau(b), r=g/(1-b), v_leak=c/(1-b))`` (readout:
+                                         outputs the membrane)
+``neuron(cuba_li_step, (a, b))``         ``CubaLI(tau_syn=tau(a), tau_mem=tau(b), r=1/(1-b),
+                                         w_in=g/(1-a), v_leak=0)``
 =======================================  =========================================================
 
-Read backwards, this is the discretisation the importer uses: for ``LIF``,
+Read backwards, this is the discretisation the importer uses: for ``LIF`` (and ``LI``),
 ``v' = b v + (1-b)(v_leak + r I)`` with ``b = decay_from_tau(tau, dt)``; for ``CubaLIF``, the
-current first, ``I' = a I + (1-a) w_in S``, then the membrane with the *updated* current,
+current first, ``I' = a I + (1-a) w_in S``, then (also ``CubaLI``) the membrane with the *updated* current,
 ``v' = b v + (1-b)(v_leak + r I')`` (snnTorch's order, and Norse's ``lif_feed_forward_step``'s);
 for ``IF``, ``v' = v + dt r I``. Spikes are ``v > v_threshold`` (strict, as in NIR)
 and the reset is NIR's: on the step of the spike, to ``v_reset = 0``.
@@ -35,6 +39,8 @@ says "hard reset" to every other tool, and snnfunc's options are kept in
 ``node.metadata["snnfunc_reset"]`` / ``["snnfunc_reset_delay"]``, which :func:`from_nir` restores.
 On import, ``v_reset != 0`` and (for ``CubaLIF``) ``v_leak != 0`` have no snnfunc equivalent and
 raise ValueError. Graphs must be feed-forward chains (one edge in and one out per node).
+Imported layers are batch-first (``torch.flatten(start_dim=1)``, ``F.conv2d`` on ``[B, C, H, W]``):
+run them on batches, not per example under ``vmap``.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -53,7 +59,9 @@ from snnfunc.interop.params import Discretization, decay_from_tau, tau_from_deca
 from snnfunc.neurons import (
     IFParams,
     LIFParams,
+    LIFState,
     SynapticParams,
+    SynapticState,
     if_init,
     if_step,
     lif_init,
@@ -65,10 +73,66 @@ from snnfunc.reset import RESET_MODES
 from snnfunc.scan import Layer, StepFn, neuron, sequential, stateless
 from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
 
-__all__ = ["NIRNetwork", "to_nir", "from_nir", "input_gain"]
+__all__ = [
+    "NIRNetwork",
+    "to_nir",
+    "from_nir",
+    "input_gain",
+    "LIParams",
+    "CubaLIParams",
+    "li_step",
+    "cuba_li_step",
+]
 
-_NEURON_STEPS: dict[Any, str] = {lif_step: "lif", synaptic_step: "synaptic", if_step: "if"}
-_INITS: dict[str, Callable[..., Any]] = {"lif": lif_init, "synaptic": synaptic_init, "if": if_init}
+
+class LIParams(NamedTuple):
+    """Leaky integrator (NIR ``LI``) parameters, broadcastable to ``[..., N]``."""
+
+    beta: Tensor | float  # membrane decay per step
+
+
+class CubaLIParams(NamedTuple):
+    """Current-based leaky integrator (NIR ``CubaLI``) parameters."""
+
+    alpha: Tensor | float  # synaptic current decay per step
+    beta: Tensor | float  # membrane decay per step
+
+
+def li_step(state: LIFState, x: Tensor, params: LIParams) -> tuple[Tensor, LIFState]:
+    r"""Leaky integrator, no spikes: :math:`v' = \beta v + x`; outputs the membrane ``[..., N]``.
+
+    A readout layer (NIR's ``LI``); the state is a :class:`snnfunc.LIFState` (``lif_init``).
+    """
+    v = params.beta * state.v + x
+    return v, LIFState(v)
+
+
+def cuba_li_step(
+    state: SynapticState, x: Tensor, params: CubaLIParams
+) -> tuple[Tensor, SynapticState]:
+    r"""Current-based leaky integrator: :math:`i' = \alpha i + x,\ v' = \beta v + i'`; out: ``v'``.
+
+    NIR's ``CubaLI`` readout; the state is a :class:`snnfunc.SynapticState` (``synaptic_init``).
+    """
+    i = params.alpha * state.i + x
+    v = params.beta * state.v + i
+    return v, SynapticState(i, v)
+
+
+_NEURON_STEPS: dict[Any, str] = {
+    lif_step: "lif",
+    synaptic_step: "synaptic",
+    if_step: "if",
+    li_step: "li",
+    cuba_li_step: "cuba_li",
+}
+_INITS: dict[str, Callable[..., Any]] = {
+    "lif": lif_init,
+    "synaptic": synaptic_init,
+    "if": if_init,
+    "li": lif_init,
+    "cuba_li": synaptic_init,
+}
 
 
 def _nir() -> Any:
@@ -87,7 +151,7 @@ def input_gain(x: Tensor, *, gain: Tensor, bias: Tensor | None = None) -> Tensor
     return y if bias is None else y + bias
 
 
-_STEPS: dict[str, Callable[..., Any]] = {"lif": lif_step, "synaptic": synaptic_step, "if": if_step}
+_STEPS: dict[str, Callable[..., Any]] = {v: k for k, v in _NEURON_STEPS.items()}
 
 
 def _threshold(x: Tensor, *, threshold: Tensor, spike_fn: SpikeFn) -> Tensor:
@@ -135,7 +199,8 @@ def _neuron_node(
     reset = keywords.get("reset", "subtract")
     reset_delay = keywords.get("reset_delay", False)
     metadata: dict[str, Any] = {}
-    if reset != "zero" or reset_delay:
+    spiking = kind in ("lif", "synaptic", "if")
+    if spiking and (reset != "zero" or reset_delay):
         if not lossy_reset:
             raise ValueError(
                 f"layers[{index}] uses reset={reset!r}, reset_delay={reset_delay}; NIR neurons "
@@ -162,6 +227,8 @@ def _neuron_node(
     tau_mem = _array(
         tau_from_decay(torch.from_numpy(beta), dt, discretization=discretization), shape
     )
+    if kind == "li":
+        return nir.LI(tau=tau_mem, r=g / (1 - beta), v_leak=c / (1 - beta))
     if kind == "lif":
         return nir.LIF(
             tau=tau_mem,
@@ -177,6 +244,10 @@ def _neuron_node(
     tau_syn = _array(
         tau_from_decay(torch.from_numpy(alpha), dt, discretization=discretization), shape
     )
+    if kind == "cuba_li":
+        return nir.CubaLI(
+            tau_syn=tau_syn, tau_mem=tau_mem, r=1 / (1 - beta), v_leak=zeros, w_in=g / (1 - alpha)
+        )
     return nir.CubaLIF(
         tau_syn=tau_syn,
         tau_mem=tau_mem,
@@ -316,7 +387,8 @@ def to_nir(
             kind = _NEURON_STEPS.get(fn)
             if kind is None:
                 raise TypeError(
-                    f"layers[{index}]: only lif_step, synaptic_step and if_step export to NIR, "
+                    f"layers[{index}]: only lif_step, synaptic_step, if_step, li_step and "
+                    "cuba_li_step export to NIR, "
                     f"got {getattr(fn, '__name__', fn)!r}"
                 )
             node = _neuron_node(
@@ -497,34 +569,38 @@ def from_nir(
             layers.append(
                 stateless(partial(_threshold, threshold=t(node.threshold), spike_fn=spike_fn))
             )
-        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF)):
-            if np.any(np.asarray(node.v_reset) != 0):
+        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI)):
+            spiking = isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF))
+            if spiking and np.any(np.asarray(node.v_reset) != 0):
                 raise ValueError(
                     f"{where}: v_reset must be 0 (snnfunc's hard reset is reset='zero'), "
                     f"got {np.asarray(node.v_reset).reshape(-1)[:3]}"
                 )
             reset, reset_delay = "zero", False
-            if use_metadata and "snnfunc_reset" in node.metadata:
+            if spiking and use_metadata and "snnfunc_reset" in node.metadata:
                 reset = str(node.metadata["snnfunc_reset"])
                 reset_delay = bool(int(node.metadata.get("snnfunc_reset_delay", 0)))
                 if reset not in RESET_MODES:
                     raise ValueError(
                         f"{where}: metadata snnfunc_reset={reset!r} is not a reset mode"
                     )
-            options = dict(
+            options: dict[str, Any] = dict(
                 spike_fn=spike_fn, reset=reset, reset_delay=reset_delay, detach_reset=detach_reset
             )
-            shape = tuple(int(d) for d in np.shape(node.v_threshold))
-            threshold = t(node.v_threshold)
+            if not spiking:
+                options = {}
+            shape = tuple(int(d) for d in np.shape(node.r))
+            threshold: Any = t(node.v_threshold) if spiking else None
             bias: Tensor | None = None  # float64 below, cast by t() at the end
             if isinstance(node, nir.IF):
                 kind, gain = "if", dt * d(node.r)
                 params: Any = IFParams(threshold)
-            elif isinstance(node, nir.LIF):
+            elif isinstance(node, (nir.LIF, nir.LI)):
                 beta = decay_from_tau(d(node.tau), dt, discretization=discretization)
                 assert isinstance(beta, Tensor)
-                kind, gain, bias = "lif", (1 - beta) * d(node.r), (1 - beta) * d(node.v_leak)
-                params = LIFParams(t(beta), threshold)
+                gain, bias = (1 - beta) * d(node.r), (1 - beta) * d(node.v_leak)
+                kind = "lif" if spiking else "li"
+                params = LIFParams(t(beta), threshold) if spiking else LIParams(t(beta))
             else:
                 if np.any(np.asarray(node.v_leak) != 0):
                     raise ValueError(
@@ -534,9 +610,12 @@ def from_nir(
                 alpha = decay_from_tau(d(node.tau_syn), dt, discretization=discretization)
                 beta = decay_from_tau(d(node.tau_mem), dt, discretization=discretization)
                 assert isinstance(alpha, Tensor) and isinstance(beta, Tensor)
-                kind = "synaptic"
+                kind = "synaptic" if spiking else "cuba_li"
                 gain = (1 - beta) * d(node.r) * (1 - alpha) * d(node.w_in)
-                params = SynapticParams(t(alpha), t(beta), threshold)
+                if spiking:
+                    params = SynapticParams(t(alpha), t(beta), threshold)
+                else:
+                    params = CubaLIParams(t(alpha), t(beta))
             # A gain within a few float64 ulps of 1 is 1 (what to_nir writes: r = 1/(1-beta)).
             unit_gain = bool(((gain - 1).abs() <= 8 * torch.finfo(torch.float64).eps).all())
             has_bias = bias is not None and bool((bias != 0).any())
