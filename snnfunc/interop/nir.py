@@ -27,11 +27,11 @@ snnfunc layer                            NIR node
 =======================================  =========================================================
 
 Read backwards, this is the discretisation the importer uses: for ``LIF`` (and ``LI``),
-``v' = b v + (1-b)(v_leak + r I)`` with ``b = decay_from_tau(tau, dt)``; for ``CubaLIF``, the
-current first, ``I' = a I + (1-a) w_in S``, then (also ``CubaLI``) the membrane with the *updated* current,
-``v' = b v + (1-b)(v_leak + r I')`` (snnTorch's order, and Norse's ``lif_feed_forward_step``'s);
-for ``IF``, ``v' = v + dt r I``. Spikes are ``v > v_threshold`` (strict, as in NIR)
-and the reset is NIR's: on the step of the spike, to ``v_reset = 0``.
+``v' = b v + (1-b)(v_leak + r I)`` with ``b = decay_from_tau(tau, dt)``; for ``CubaLIF`` (and
+``CubaLI``), the current first, ``I' = a I + (1-a) w_in S``, then the membrane with the
+*updated* current, ``v' = b v + (1-b)(v_leak + r I')`` (snnTorch's order, and that of Norse's
+``lif_feed_forward_step``); for ``IF``, ``v' = v + dt r I``. Spikes are ``v > v_threshold``
+(strict, as in NIR) and the reset is NIR's: on the step of the spike, to ``v_reset = 0``.
 
 Resets NIR cannot express: ``reset="subtract"``, ``reset="none"`` and ``reset_delay=True`` have no
 NIR equivalent, so :func:`to_nir` refuses them unless ``lossy_reset=True``; then the node still
