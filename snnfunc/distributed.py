@@ -175,7 +175,10 @@ class FunctionalModule(nn.Module):
 
     Args:
         params: name -> tensor (e.g. ``{"w1": W1, "beta1": beta}``); each becomes an
-            ``nn.Parameter`` (dots are not allowed in names, as in ``nn.ParameterDict``).
+            ``nn.Parameter`` sharing the tensor's storage (no copy: an optimizer step on the
+            module's parameters shows in ``params``' tensors too, so code that holds the dict, a
+            checkpoint writer say, sees the trained values). Dots are not allowed in names, as in
+            ``nn.ParameterDict``.
         apply: the pure network, ``apply(params_dict, *inputs) -> outputs``, e.g. a function that
             builds ``sequential(...)`` from the dict and runs :func:`snnfunc.scan`.
     """
@@ -186,7 +189,7 @@ class FunctionalModule(nn.Module):
             raise TypeError(f"apply must be callable, got {type(apply).__name__}")
         self.params = nn.ParameterDict(
             {
-                k: v if isinstance(v, nn.Parameter) else nn.Parameter(v.detach().clone())
+                k: v if isinstance(v, nn.Parameter) else nn.Parameter(v.detach())
                 for k, v in params.items()
             }
         )

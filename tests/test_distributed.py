@@ -140,8 +140,12 @@ def test_single_process_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert get_info().world_size == 1 and is_main_process()
     assert local_indices(5, shuffle=False) == [0, 1, 2, 3, 4]
     assert float(all_reduce_mean(2.5)) == 2.5
-    model = FunctionalModule({"w": torch.ones(2)}, lambda p, x: p["w"] * x)
+    w = torch.ones(2)
+    model = FunctionalModule({"w": w}, lambda p, x: p["w"] * x)
     assert wrap_ddp(model) is model
+    model(torch.tensor([2.0, 3.0])).sum().backward()
+    torch.optim.SGD(model.parameters(), lr=0.5).step()
+    assert w.tolist() == [0.0, -0.5]  # the module's parameters share the dict's storage
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="launch with torchrun"):
