@@ -302,7 +302,14 @@ def test_import_refuses_branching_graphs_and_unknown_nodes() -> None:
 def test_export_errors_name_the_layer() -> None:
     with pytest.raises(TypeError, match=r"layers\[0\].*functools.partial"):
         to_nir([lambda x: x], (2,), dt=DT)
-    with pytest.raises(ValueError, match="decay must lie in"):
+    bad = sf.LIFParams(torch.full((3,), 0.9), 1.0)
+    with pytest.raises(ValueError, match=r"layers\[1\] \(lif\).*does not broadcast"):
+        to_nir(
+            [partial(F.linear, weight=torch.eye(2)), sf.neuron(sf.lif_step, bad, reset="zero")],
+            (2,),
+            dt=DT,
+        )
+    with pytest.raises(ValueError, match=r"layers\[0\] \(lif\): decay must lie in"):
         to_nir([sf.neuron(sf.lif_step, sf.LIFParams(1.0, 1.0), reset="zero")], (2,), dt=DT)
     with pytest.raises(TypeError, match=r"layers\[0\].*no NIR equivalent"):
         to_nir([partial(torch.relu)], (2,), dt=DT)

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnfunc.interop.params import Discretization, decay_from_tau, tau_from_decay
+from snnfunc.interop.params import Discretization, _check_dt, decay_from_tau, tau_from_decay
 from snnfunc.neurons import (
     IFParams,
     LIFParams,
@@ -166,7 +166,12 @@ def _array(value: Tensor | float, shape: tuple[int, ...]) -> np.ndarray:
         if isinstance(value, Tensor)
         else torch.tensor(float(value), dtype=torch.float64)
     )
-    out: np.ndarray = np.broadcast_to(t.double().numpy(), shape).astype(np.float64)
+    try:
+        out: np.ndarray = np.broadcast_to(t.double().numpy(), shape).astype(np.float64)
+    except ValueError:
+        raise ValueError(
+            f"a parameter of shape {tuple(t.shape)} does not broadcast to its layer's shape {shape}"
+        ) from None
     return out
 
 
@@ -260,6 +265,15 @@ def _neuron_node(
     )
 
 
+def _neuron_node_at(kind: str, keywords: dict[str, Any], *args: Any, index: int, **kw: Any) -> Any:
+    try:
+        return _neuron_node(kind, keywords, *args, index=index, **kw)
+    except ValueError as err:
+        if str(err).startswith("layers["):
+            raise
+        raise ValueError(f"layers[{index}] ({kind}): {err}") from None
+
+
 def _pair(value: Any) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
@@ -329,7 +343,7 @@ def _stateless_node(fn: Any, kw: dict[str, Any], in_shape: tuple[int, ...], inde
     raise TypeError(
         f"layers[{index}]: {getattr(fn, '__name__', fn)!r} has no NIR equivalent here; supported: "
         "F.linear, F.conv1d, F.conv2d, torch.flatten, F.avg_pool2d, torch.mul(other=...), "
-        "input_gain and neuron(lif_step | synaptic_step | if_step, ...)"
+        "input_gain and neuron(lif_step | synaptic_step | if_step | li_step | cuba_li_step, ...)"
     )
 
 
@@ -363,8 +377,6 @@ def to_nir(
         TypeError: a layer that is not a readable ``partial`` of a supported function.
     """
     nir = _nir()
-    from snnfunc.interop.params import _check_dt
-
     _check_dt(dt)
     if not isinstance(layers, Sequence) or isinstance(layers, (str, bytes)) or not layers:
         raise TypeError("layers must be a non-empty sequence of layers (as given to sequential)")
@@ -391,7 +403,7 @@ def to_nir(
                     "cuba_li_step export to NIR, "
                     f"got {getattr(fn, '__name__', fn)!r}"
                 )
-            node = _neuron_node(
+            node = _neuron_node_at(
                 kind,
                 kw,
                 in_shape,
@@ -501,8 +513,6 @@ def from_nir(
         ValueError: a node with no snnfunc equivalent (``v_reset != 0``, recurrent graphs, ...).
     """
     nir = _nir()
-    from snnfunc.interop.params import _check_dt
-
     _check_dt(dt)
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"graph must be a nir.NIRGraph, got {type(graph).__name__}")
