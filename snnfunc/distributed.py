@@ -13,8 +13,8 @@ The pieces a training loop needs, usable without the CLI::
 
 A functional network keeps its params outside any Module: a dict of tensors passed to the pure
 network (``torch.func.functional_call`` style). DDP syncs gradients through hooks on a Module's
-parameters that it arms in ``forward``, so :class:`FunctionalModule` puts the dict in an
-``nn.ParameterDict`` and calls ``apply(params, *inputs)`` in its ``forward``. FSDP shards the
+parameters that it arms in ``forward``, so :class:`FunctionalModule` holds the dict's tensors as
+``nn.Parameter`` objects and calls ``apply(params, *inputs)`` in its ``forward``. FSDP shards the
 same Module the same way. Without DDP, :func:`average_gradients` all-reduces the gradients of any
 list of tensors after ``backward`` (the same result, one collective per tensor).
 
@@ -42,6 +42,7 @@ __all__ = [
     "all_reduce_mean",
     "average_gradients",
     "FunctionalModule",
+    "check_in_sync",
     "wrap_ddp",
     "cleanup",
 ]
@@ -174,11 +175,10 @@ class FunctionalModule(nn.Module):
     """A functional network as one ``nn.Module``: ``forward(*inputs) = apply(params, *inputs)``.
 
     Args:
-        params: name -> tensor (e.g. ``{"w1": W1, "beta1": beta}``); each becomes an
-            ``nn.Parameter`` sharing the tensor's storage (no copy: an optimizer step on the
-            module's parameters shows in ``params``' tensors too, so code that holds the dict, a
-            checkpoint writer say, sees the trained values). Dots are not allowed in names, as in
-            ``nn.ParameterDict``.
+        params: name -> tensor (e.g. ``{"fc1.weight": W1, "beta": beta}``; any names). Each
+            becomes an ``nn.Parameter`` sharing the tensor's storage: no copy, so an optimizer
+            step on the module's parameters shows in the dict's tensors too. To keep one set of
+            tensors, put :attr:`named` back into your dict: ``params.update(module.named)``.
         apply: the pure network, ``apply(params_dict, *inputs) -> outputs``, e.g. a function that
             builds ``sequential(...)`` from the dict and runs :func:`snnfunc.scan`.
     """
@@ -187,16 +187,42 @@ class FunctionalModule(nn.Module):
         super().__init__()
         if not callable(apply):
             raise TypeError(f"apply must be callable, got {type(apply).__name__}")
-        self.params = nn.ParameterDict(
-            {
-                k: v if isinstance(v, nn.Parameter) else nn.Parameter(v.detach())
-                for k, v in params.items()
-            }
+        for name, value in params.items():
+            if not isinstance(value, Tensor):
+                raise TypeError(f"params[{name!r}] must be a Tensor, got {type(value).__name__}")
+        self.names = tuple(params)
+        self.values = nn.ParameterList(
+            [
+                v if isinstance(v, nn.Parameter) else nn.Parameter(v.detach())
+                for v in params.values()
+            ]
         )
         self.apply_fn = apply
 
+    @property
+    def named(self) -> dict[str, Tensor]:
+        """The parameters under their original names (what ``apply`` receives)."""
+        return dict(zip(self.names, self.values, strict=True))
+
     def forward(self, *inputs: Any) -> Any:
-        return self.apply_fn(dict(self.params.items()), *inputs)
+        return self.apply_fn(self.named, *inputs)
+
+
+def check_in_sync(tensors: Iterable[Tensor]) -> None:
+    """Raise RuntimeError unless every rank holds bit-identical ``tensors`` (no-op on one process).
+
+    One all-reduce of ``max - min`` over ranks, elementwise: cheap enough to run after training.
+    """
+    info = get_info()
+    if info.backend is None or info.world_size == 1:
+        return
+    flat = torch.cat([t.detach().reshape(-1).to(info.device, torch.float64) for t in tensors])
+    high, low = flat.clone(), flat.clone()
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    gap = float((high - low).abs().max()) if flat.numel() else 0.0
+    if gap != 0.0:
+        raise RuntimeError(f"parameters differ across ranks (max gap {gap:.3g}): not in sync")
 
 
 def wrap_ddp(module: nn.Module) -> nn.Module:

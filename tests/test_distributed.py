@@ -20,6 +20,7 @@ from snnfunc.distributed import (
     FunctionalModule,
     all_reduce_mean,
     average_gradients,
+    check_in_sync,
     cleanup,
     get_info,
     init_distributed,
@@ -105,6 +106,12 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             total += loss.detach()
         losses.append(float(all_reduce_mean(total / (len(shard) // BATCH))))
 
+    check_in_sync(model.parameters())  # raises if the ranks drifted apart
+    try:
+        check_in_sync([torch.full((3,), float(rank))])
+        drift_detected = False
+    except RuntimeError:
+        drift_detected = True
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     gathered = [torch.empty_like(flat) for _ in range(world)]
     dist.all_gather(gathered, flat)
@@ -116,6 +123,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
                 "losses": losses,
                 "param_diff": max(float((t - gathered[0]).abs().max()) for t in gathered),
                 "grad_err": grad_err,
+                "drift_detected": drift_detected,
                 "shards": [s.tolist() for s in shards],
             },
             Path(out) / "result.pt",
@@ -136,6 +144,7 @@ def test_two_processes_train_in_lockstep(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.pt"]
     result: dict[str, Any] = torch.load(tmp_path / "result.pt")
     assert result["param_diff"] == 0.0  # identical parameters on every rank
+    assert result["drift_detected"]  # check_in_sync sees ranks that differ
     assert result["grad_err"] < 1e-6  # DDP's (and average_gradients') = the full-batch gradient
     shards = result["shards"]
     assert sorted(shards[0] + shards[1]) == list(range(N))  # disjoint, covering
@@ -148,11 +157,13 @@ def test_single_process_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert local_indices(5, shuffle=False) == [0, 1, 2, 3, 4]
     assert float(all_reduce_mean(2.5)) == 2.5
     w = torch.ones(2)
-    model = FunctionalModule({"w": w}, lambda p, x: p["w"] * x)
+    model = FunctionalModule({"layer.w": w}, lambda p, x: p["layer.w"] * x)  # dotted names ok
     assert wrap_ddp(model) is model
     model(torch.tensor([2.0, 3.0])).sum().backward()
     torch.optim.SGD(model.parameters(), lr=0.5).step()
     assert w.tolist() == [0.0, -0.5]  # the module's parameters share the dict's storage
+    assert list(model.named) == ["layer.w"]
+    check_in_sync([w])  # one process: nothing to compare
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="launch with torchrun"):
