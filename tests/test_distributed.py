@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -168,3 +171,28 @@ def test_single_process_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="launch with torchrun"):
         init_distributed()
+
+
+def test_cli_train_distributed_under_torchrun(tmp_path: Path) -> None:
+    """`torchrun --nproc_per_node=2 -m snnfunc.cli train --distributed` on the bundled digits."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "snnfunc.cli", "train", "--distributed", "--epochs", "3", "--max-batches", "10"]
+    cmd += ["--no-plots", "--no-progress", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("test accuracy") == 1  # rank 0 reports, rank 1 stays quiet
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "metrics.json",
+        "model.safetensors",
+        "optimizer.safetensors",
+    ]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["environment"]["world_size"] == 2
+    assert metrics["config"]["distributed"] is True
+    losses = [e["train_loss"] for e in metrics["epochs"]]
+    assert losses[-1] < 0.6 * losses[0], losses  # mean over both ranks, falling
+    assert metrics["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
