@@ -89,6 +89,12 @@ def add_train(subparsers: Subparsers) -> None:
     p.add_argument("--num-steps", type=_positive_int, default=None, help="time steps T")
     p.add_argument("--batch-size", type=_positive_int, default=None)
     p.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
+    p.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default=None,
+        help="learning-rate schedule (default constant; cosine for mnist+conv)",
+    )
     p.add_argument("--loss", choices=tuple(LOSSES), default="membrane_ce")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -125,6 +131,7 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         num_steps=args.num_steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        schedule=args.schedule,
         loss=args.loss,
         seed=args.seed,
         device=args.device,

@@ -77,7 +77,14 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         surrogate="heaviside",
     ),
     ("mnist", "conv"): dict(
-        hidden=(12, 32), neuron="lif", epochs=4, num_steps=8, batch_size=128, lr=2e-3, beta=0.5
+        hidden=(16, 32),
+        neuron="lif",
+        epochs=3,
+        num_steps=6,
+        batch_size=128,
+        lr=2e-3,
+        beta=0.5,
+        schedule="cosine",
     ),
 }
 
@@ -95,6 +102,8 @@ class TrainConfig:
         alpha, beta: neuron decays (see :class:`~snnfunc.models.ModelConfig`).
         surrogate: surrogate gradient name (see :class:`~snnfunc.models.ModelConfig`).
         epochs, num_steps, batch_size, lr: the usual; Adam with betas (0.9, 0.999).
+        schedule: ``"constant"`` learning rate, or ``"cosine"`` decay to 0 over the run
+            (set per batch from the global batch index, so ``resume`` continues it).
         loss: a key of :data:`LOSSES` (default the tutorial's membrane CE summed over time).
         seed: seeds the weights and the batch order of every epoch.
         device: ``"cpu"`` or ``"cuda"``.
@@ -122,6 +131,7 @@ class TrainConfig:
     num_steps: int | None = None
     batch_size: int | None = None
     lr: float | None = None
+    schedule: str | None = None
     loss: str = "membrane_ce"
     seed: int = 0
     device: str = "cpu"
@@ -149,12 +159,15 @@ def resolve(config: TrainConfig) -> TrainConfig:
     check_choice("device", config.device.split(":")[0], ("cpu", "cuda"))
     if config.neuron is not None:
         check_choice("neuron", config.neuron, NEURONS)
+    if config.schedule is not None:
+        check_choice("schedule", config.schedule, ("constant", "cosine"))
     base = ModelConfig()
     preset: dict[str, Any] = {
         "alpha": base.alpha,
         "beta": base.beta,
         "padding": 0,
         "surrogate": base.surrogate,
+        "schedule": "constant",
     }
     preset.update(PRESETS[(config.dataset, config.model)])
     filled = {k: v for k, v in preset.items() if getattr(config, k) is None}
@@ -284,6 +297,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "lr",
             "loss",
             "surrogate",
+            "schedule",
         ):
             want = config.to_dict()[key]
             if key in saved_train and saved_train[key] != want:
@@ -336,6 +350,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
         for k, (images, labels) in enumerate(epoch_batches):
             if k >= n_batches:
                 break
+            if config.schedule == "cosine":
+                done = (epoch * n_batches + k) / (config.epochs * n_batches)
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * done))
             images, labels = images.to(config.device), labels.to(config.device)
             output = run(images)
             loss = loss_fn(output, labels)

@@ -11,8 +11,7 @@ import pytest
 
 from snnfunc.data import default_mnist_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_quickstart_learns_digits() -> None:
@@ -29,12 +28,12 @@ def test_quickstart_learns_digits() -> None:
 
 @pytest.mark.skipif(default_mnist_dir() is None, reason="../shared/data/mnist not found")
 def test_tutorial3_mnist_runs_a_few_batches(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("tutorial3", EXAMPLES / "tutorial3_mnist.py")
+    path = EXAMPLES / "tutorial3_mnist.py"
+    spec = importlib.util.spec_from_file_location("tutorial3_mnist", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    accuracy = module.main(
-        ["--epochs", "1", "--max-batches", "2", "--num-steps", "5", "--batch-size", "32"]
-    )
+    argv = ["--epochs", "1", "--max-batches", "2", "--num-steps", "5", "--batch-size", "32"]
+    accuracy = module.main(argv)
     assert 0.0 <= accuracy <= 1.0
     assert "test accuracy" in capsys.readouterr().out

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+import snnfunc.train
 from snnfunc.checkpoint import load_checkpoint
 from snnfunc.train import TrainConfig, evaluate_checkpoint, resolve, train
 
@@ -33,15 +35,31 @@ def test_train_digits_end_to_end(tmp_path: Path) -> None:
     assert model.config.hidden == (64,) and config["epoch"] == 2
 
 
-def test_resume_continues_exactly(tmp_path: Path) -> None:
-    base = dataclasses.replace(FAST, max_batches=3, plots=False, model="fcn", hidden=(16,))
+def test_resume_after_a_crash_continues_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = dataclasses.replace(
+        FAST, max_batches=3, plots=False, model="fcn", hidden=(16,), schedule="cosine"
+    )
     straight = tmp_path / "straight"
     train(dataclasses.replace(base, out=str(straight)))
-    split = tmp_path / "split"
-    train(dataclasses.replace(base, out=str(split), epochs=1))
-    train(dataclasses.replace(base, out=str(split), resume=True))
+
+    real_save = snnfunc.train.save_checkpoint
+
+    def save_then_crash(*args: Any, **kwargs: Any) -> Any:
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt  # killed right after the first epoch's checkpoint
+
+    crashed = tmp_path / "crashed"
+    monkeypatch.setattr(snnfunc.train, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(dataclasses.replace(base, out=str(crashed)))
+    monkeypatch.setattr(snnfunc.train, "save_checkpoint", real_save)
+    assert load_checkpoint(crashed)[1]["epoch"] == 1
+    train(dataclasses.replace(base, out=str(crashed), resume=True))
+
     a, _ = load_checkpoint(straight)
-    b, config = load_checkpoint(split)
+    b, config = load_checkpoint(crashed)
     assert config["epoch"] == 2
     for name in a.params:
         torch.testing.assert_close(a.params[name], b.params[name], rtol=0, atol=0)
@@ -74,8 +92,12 @@ def test_presets_and_config_errors() -> None:
         25,
     )
     assert (mnist.batch_size, mnist.lr, mnist.alpha, mnist.beta) == (128, 2e-4, 0.7, 0.8)
+    assert mnist.surrogate == "heaviside"  # the gradient tutorial 3's section 4.3.1 describes
+    assert resolve(TrainConfig()).surrogate == "atan"
     assert resolve(TrainConfig(model="conv")).neuron == "lif"
     assert resolve(TrainConfig(neuron="if", num_steps=5)).num_steps == 5
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        resolve(TrainConfig(schedule="step"))
     with pytest.raises(ValueError, match="loss must be one of"):
         resolve(TrainConfig(loss="hinge"))
     with pytest.raises(ValueError, match="epochs must be a positive int"):
