@@ -443,3 +443,32 @@ def test_li_and_cuba_li_readouts() -> None:
     net = from_nir(graph, dt=DT)
     got, _ = sf.scan(net.step, net.init(2), xs)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_trained_fcn_model_exports() -> None:
+    from snnfunc.interop.nir import model_layers
+    from snnfunc.models import ModelConfig, build_model, forward
+
+    config = ModelConfig(
+        model="fcn",
+        input_shape=(1, 8, 8),
+        hidden=(16,),
+        neuron="synaptic",
+        reset="zero",
+        reset_delay=False,
+        num_steps=10,
+    )
+    model = build_model(config, seed=0)
+    x = torch.rand(3, 1, 8, 8)
+    want = forward(model.params, x, config).spikes  # [T, B, 10]
+    graph = to_nir(model_layers(model), config.input_shape, dt=DT)
+    net = from_nir(graph, dt=DT)
+    got, _ = sf.scan(net.step, net.init(3), x, num_steps=10)
+    assert torch.equal(got, want)
+    # snnTorch-style defaults (subtract reset, one step late) have no NIR form: refused
+    default = build_model(ModelConfig(model="fcn", input_shape=(1, 8, 8), hidden=(16,)), seed=0)
+    with pytest.raises(ValueError, match="lossy_reset"):
+        to_nir(model_layers(default), (1, 8, 8), dt=DT)
+    conv = ModelConfig(model="conv", input_shape=(1, 16, 16), hidden=(2, 2), padding=2)
+    with pytest.raises(ValueError, match="max pooling"):
+        model_layers(build_model(conv, seed=0))

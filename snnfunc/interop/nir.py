@@ -76,6 +76,7 @@ from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
 __all__ = [
     "NIRNetwork",
     "to_nir",
+    "model_layers",
     "from_nir",
     "input_gain",
     "LIParams",
@@ -423,6 +424,37 @@ def to_nir(
     names = list(nodes)
     edges = list(zip(names[:-1], names[1:], strict=True))
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={})
+
+
+def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
+    """The layers of an fcn :class:`snnfunc.models.Model` (``snnfunc train``'s), for :func:`to_nir`.
+
+    ``flatten -> (linear -> neuron) x layers``, with the model's weights, neuron, decays,
+    threshold and reset options. The conv model max-pools, which NIR has no node for, and ALIF
+    has no NIR neuron: both raise ValueError.
+    """
+    config, params = model.config, model.params
+    if config.model != "fcn":
+        raise ValueError(
+            f"model_layers exports fcn models; {config.model!r} uses max pooling, which NIR "
+            "cannot express"
+        )
+    kinds: dict[str, tuple[Callable[..., Any], Any]] = {
+        "lif": (lif_step, LIFParams(config.beta, config.threshold)),
+        "synaptic": (synaptic_step, SynapticParams(config.alpha, config.beta, config.threshold)),
+        "if": (if_step, IFParams(config.threshold)),
+    }
+    if config.neuron not in kinds:
+        raise ValueError(f"neuron {config.neuron!r} has no NIR equivalent (use lif, synaptic, if)")
+    step, neuron_params = kinds[config.neuron]
+    layers: list[Layer | Callable[[Any], Any]] = [partial(torch.flatten, start_dim=1)]
+    for k in range(1, len(config.hidden) + 2):
+        w, b = params[f"fc{k}.weight"], params[f"fc{k}.bias"]
+        layers.append(partial(F.linear, weight=w, bias=b))
+        layers.append(
+            neuron(step, neuron_params, reset=config.reset, reset_delay=config.reset_delay)
+        )
+    return layers
 
 
 # --- import ----------------------------------------------------------------------------------
