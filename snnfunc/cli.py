@@ -83,7 +83,7 @@ def add_train(subparsers: Subparsers) -> None:
         "--surrogate",
         choices=tuple(SURROGATES),
         default=None,
-        help="surrogate gradient (default atan; heaviside for mnist+fcn, as tutorial 3)",
+        help="surrogate gradient (default atan, as snnTorch; heaviside: tutorial 3's text)",
     )
     p.add_argument("--epochs", type=_positive_int, default=None)
     p.add_argument("--num-steps", type=_positive_int, default=None, help="time steps T")

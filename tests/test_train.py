@@ -92,8 +92,8 @@ def test_presets_and_config_errors() -> None:
         25,
     )
     assert (mnist.batch_size, mnist.lr, mnist.alpha, mnist.beta) == (128, 2e-4, 0.7, 0.8)
-    assert mnist.surrogate == "heaviside"  # the gradient tutorial 3's section 4.3.1 describes
-    assert resolve(TrainConfig()).surrogate == "atan"
+    assert mnist.surrogate == "atan"  # snnTorch 1.0's default surrogate
+    assert resolve(TrainConfig(surrogate="heaviside")).surrogate == "heaviside"
     assert resolve(TrainConfig(model="conv")).neuron == "lif"
     assert resolve(TrainConfig(neuron="if", num_steps=5)).num_steps == 5
     with pytest.raises(ValueError, match="schedule must be one of"):
