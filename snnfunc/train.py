@@ -60,7 +60,13 @@ LOSSES: dict[str, LossFn] = {
 # (dataset, model) -> defaults for every field left as None.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("digits", "fcn"): dict(
-        hidden=(128,), neuron="synaptic", epochs=5, num_steps=25, batch_size=64, lr=5e-3
+        hidden=(128,),
+        neuron="synaptic",
+        epochs=6,
+        num_steps=25,
+        batch_size=64,
+        lr=5e-3,
+        schedule="cosine",
     ),
     ("digits", "conv"): dict(
         hidden=(12, 32), neuron="lif", epochs=5, num_steps=8, batch_size=64, lr=5e-3, padding=2
@@ -271,7 +277,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
         config = dataclasses.replace(config, device=str(dist_info.device))
     is_main = dist_info is None or dist_info.is_main
     out_dir = _prepare_out(config) if is_main else Path(config.out)
-    torch.manual_seed(config.seed)  # nothing random should read it; a safety net for user code
     train_data = load_dataset(config.dataset, "train", config.data_dir)
     test_data = load_dataset(config.dataset, "test", config.data_dir)
     input_shape = tuple(train_data.images.shape[1:])
