@@ -77,3 +77,9 @@ from snnfunc.models import Model as Model
 from snnfunc.models import ModelConfig as ModelConfig
 from snnfunc.models import build_model as build_model
 from snnfunc.train import TrainConfig as TrainConfig
+
+# isort: split
+# --- interop: NIR, Norse/SpikingJelly parity, time constants (issue 7) ---
+from snnfunc import interop as interop
+from snnfunc.interop.params import decay_from_tau as decay_from_tau
+from snnfunc.interop.params import tau_from_decay as tau_from_decay

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -103,6 +104,13 @@ def add_train(subparsers: Subparsers) -> None:
     p.add_argument("--max-batches", type=_positive_int, default=None, help="batches per epoch cap")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over the processes torchrun starts (DDP; gloo on CPU, NCCL on "
+        "CUDA); only rank 0 writes. E.g. torchrun --nproc_per_node=2 -m snnfunc.cli train "
+        "--distributed",
+    )
     p.set_defaults(func=_run_train)
 
 
@@ -133,6 +141,7 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         max_batches=args.max_batches,
         progress=not args.no_progress,
         plots=not args.no_plots,
+        distributed=args.distributed,
     )
 
 
@@ -140,6 +149,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from snnfunc.train import train
 
     metrics = train(train_config_from_args(args))
+    if args.distributed and os.environ.get("RANK", "0") != "0":
+        return 0  # only rank 0 reports
     print(
         f"test accuracy {metrics['test_accuracy']:.4f} (by spike count; membrane "
         f"{metrics['test_accuracy_membrane']:.4f}), train {metrics['train_seconds']:.1f} s; "

@@ -19,6 +19,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from snnfunc.checkpoint import (
 from snnfunc.data import Dataset, batches, load_dataset
 from snnfunc.loss import count_mse, latency_mse, membrane_ce, rate_ce
 from snnfunc.metrics import accuracy_count, accuracy_membrane
-from snnfunc.models import MODELS, NEURONS, Model, ModelConfig, NetOutput, build_model
+from snnfunc.models import MODELS, NEURONS, Model, ModelConfig, NetOutput, build_model, forward
 
 __all__ = [
     "TrainConfig",
@@ -113,6 +114,9 @@ class TrainConfig:
         max_batches: stop each epoch after this many batches (smoke tests).
         progress: show a tqdm progress bar.
         plots: write the PNG plots (needs matplotlib).
+        distributed: data-parallel over the processes ``torchrun`` starts (DDP; gloo on CPU,
+            NCCL with ``device="cuda"``, each process on GPU ``LOCAL_RANK``); every rank trains
+            on its DistributedSampler shard (``batch_size`` per rank), only rank 0 writes.
         padding: conv padding.
     """
 
@@ -139,6 +143,7 @@ class TrainConfig:
     progress: bool = True
     plots: bool = True
     padding: int | None = None
+    distributed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -267,7 +272,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         The metrics dict written to ``metrics.json``.
     """
     config = resolve(config)
-    out_dir = _prepare_out(config)
+    dist_info, owns_group = _setup_distributed(config)
+    if dist_info is not None and dist_info.device.type == "cuda":
+        config = dataclasses.replace(config, device=str(dist_info.device))
+    is_main = dist_info is None or dist_info.is_main
+    out_dir = _prepare_out(config) if is_main else Path(config.out)
     train_data = load_dataset(config.dataset, "train", config.data_dir)
     test_data = load_dataset(config.dataset, "test", config.data_dir)
     input_shape = tuple(train_data.images.shape[1:])
@@ -303,6 +312,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
         model = build_model(
             model_config(config, input_shape), seed=config.seed, device=config.device
         )
+    run: Callable[[Tensor], NetOutput] = model
+    if dist_info is not None:
+        from snnfunc.distributed import FunctionalModule, wrap_ddp
+
+        module = FunctionalModule(model.params, partial(_apply_model, config=model.config))
+        model.params.update(module.named)  # one set of tensors: the module's Parameters
+        run = wrap_ddp(module)  # DDP broadcasts rank 0's weights
     assert config.lr is not None
     optimizer = torch.optim.Adam(model.params.values(), lr=config.lr, betas=(0.9, 0.999))
     if config.resume:
@@ -310,19 +326,28 @@ def train(config: TrainConfig) -> dict[str, Any]:
     loss_fn = LOSSES[config.loss]
     assert config.batch_size is not None and config.epochs is not None
 
-    n_batches = math.ceil(train_data.labels.shape[0] / config.batch_size)
+    n_train = train_data.labels.shape[0]
+    if dist_info is not None:  # DistributedSampler's shard size
+        n_train = math.ceil(n_train / dist_info.world_size)
+    n_batches = math.ceil(n_train / config.batch_size)
     if config.max_batches is not None:
         n_batches = min(n_batches, config.max_batches)
     train_seconds = sum(h["seconds"] for h in history)
     for epoch in range(start_epoch, config.epochs):
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        bar = _progress(n_batches, f"epoch {epoch + 1}/{config.epochs}", config.progress)
+        bar = _progress(
+            n_batches, f"epoch {epoch + 1}/{config.epochs}", config.progress and is_main
+        )
         run_loss = run_acc = 0.0
         seen = 0
         tic = time.perf_counter()
-        for k, (images, labels) in enumerate(
-            batches(train_data, config.batch_size, shuffle=True, generator=generator)
-        ):
+        if dist_info is None:
+            epoch_batches = batches(
+                train_data, config.batch_size, shuffle=True, generator=generator
+            )
+        else:
+            epoch_batches = batches(_shard(train_data, epoch, config.seed), config.batch_size)
+        for k, (images, labels) in enumerate(epoch_batches):
             if k >= n_batches:
                 break
             if config.schedule == "cosine":
@@ -330,7 +355,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * done))
             images, labels = images.to(config.device), labels.to(config.device)
-            output = model(images)
+            output = run(images)
             loss = loss_fn(output, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
@@ -348,6 +373,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
         bar.close()
         seconds = time.perf_counter() - tic
         train_seconds += seconds
+        if dist_info is not None:  # every rank's mean, the same on all ranks
+            from snnfunc.distributed import all_reduce_mean
+
+            run_loss, run_acc = (float(all_reduce_mean(v)) for v in (run_loss, run_acc))
         history.append(
             {
                 "epoch": epoch + 1,
@@ -356,14 +385,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 "seconds": seconds,
             }
         )
-        save_checkpoint(
-            out_dir,
-            model,
-            train=config.to_dict(),
-            epoch=epoch + 1,
-            optimizer=optimizer,
-        )
-        _amend_json(out_dir / CONFIG_FILE, {"history": history, "loss_history": loss_history})
+        if is_main:
+            save_checkpoint(
+                out_dir,
+                model,
+                train=config.to_dict(),
+                epoch=epoch + 1,
+                optimizer=optimizer,
+            )
+            _amend_json(out_dir / CONFIG_FILE, {"history": history, "loss_history": loss_history})
 
     tic = time.perf_counter()
     test = evaluate(model, test_data, loss=config.loss, device=config.device)
@@ -386,12 +416,46 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "python": platform.python_version(),
             "threads": torch.get_num_threads(),
             "device": config.device,
+            "world_size": 1 if dist_info is None else dist_info.world_size,
         },
     }
+    if dist_info is not None:
+        from snnfunc.distributed import check_in_sync, cleanup
+
+        check_in_sync(model.params.values())  # DDP kept every rank's weights identical
+        if owns_group:
+            cleanup()
+    if not is_main:
+        return metrics
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if config.plots:
         _write_plots(out_dir, model, test_data, loss_history, config.device)
     return metrics
+
+
+def _setup_distributed(config: TrainConfig) -> tuple[Any, bool]:
+    """``(DistInfo, whether we created the process group)``, or ``(None, False)``."""
+    if not config.distributed:
+        return None, False
+    import torch.distributed as dist
+
+    from snnfunc.distributed import init_distributed
+
+    owns_group = not (dist.is_available() and dist.is_initialized())
+    backend = "nccl" if config.device.startswith("cuda") else "gloo"
+    return init_distributed(backend), owns_group
+
+
+def _apply_model(params: dict[str, Tensor], x: Tensor, *, config: ModelConfig) -> NetOutput:
+    return forward(params, x, config)
+
+
+def _shard(data: Dataset, epoch: int, seed: int) -> Dataset:
+    """This rank's DistributedSampler shard of ``data`` for ``epoch`` (already shuffled)."""
+    from snnfunc.distributed import local_indices
+
+    idx = torch.tensor(local_indices(data.labels.shape[0], epoch=epoch, seed=seed))
+    return Dataset(data.images[idx], data.labels[idx])
 
 
 def _amend_json(path: Path, extra: dict[str, Any]) -> None:
