@@ -80,21 +80,26 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
 
 
-def check_positive(name: str, value: float | Tensor) -> None:
-    """A hyperparameter that must be > 0 and not NaN (float, or Tensor when concrete)."""
+def check_positive(name: str, value: float | Tensor, *, finite: bool = False) -> None:
+    """A hyperparameter that must be > 0 and not NaN (float, or Tensor when concrete).
+
+    With ``finite=True`` it must also be finite (``inf`` turns surrogate derivatives into NaN).
+    """
+    what = "> 0 and finite" if finite else "> 0 (and not NaN)"
     if isinstance(value, Tensor):
         if not value.is_floating_point():
             raise TypeError(f"{name} must be a float or floating-point tensor, got {value.dtype}")
         if is_traced(value):
             return
-        bad = ~(value > 0)
+        v = value.detach()
+        bad = ~(v > 0) | (v.isinf() if finite else torch.zeros_like(v, dtype=torch.bool))
         if bool(bad.any()):
-            raise ValueError(f"{name} must be > 0 (and not NaN), got {value.detach()[bad][0]!r}")
+            raise ValueError(f"{name} must be {what}, got {v[bad].flatten()[0].item()!r}")
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a float or a tensor, got {type(value).__name__}")
-    if not value > 0 or math.isnan(value):
-        raise ValueError(f"{name} must be > 0 (and not NaN), got {value!r}")
+    if not value > 0 or math.isnan(value) or (finite and math.isinf(value)):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 def check_int_at_least(name: str, value: Any, minimum: int) -> None:
@@ -118,3 +123,52 @@ def check_in_unit_interval(name: str, value: Tensor | float) -> None:
         return
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+
+
+def check_param_like(name: str, value: Any, x: Tensor) -> None:
+    """A param tensor must not change the dtype or device of a step's output (metadata only).
+
+    Floats and ints pass. A Tensor passes when ``torch.result_type(value, x) == x.dtype`` (so a
+    0-d float64 tensor with float32 ``x`` is fine: 0-d tensors do not promote) and lives on
+    ``x``'s device (or is a 0-d CPU tensor, which PyTorch moves for free).
+    """
+    if not isinstance(value, Tensor):
+        return
+    # torch.result_type(value, x) != x.dtype, written so that torch.compile can trace it: a 0-d
+    # tensor beside a dimensioned x promotes only from a higher category (complex here).
+    if value.dim() == 0 and x.dim() > 0:
+        promotes = value.is_complex()
+    else:
+        promotes = torch.promote_types(value.dtype, x.dtype) != x.dtype
+    if promotes:
+        raise TypeError(
+            f"{name} is {value.dtype} of shape {tuple(value.shape)} but x is {x.dtype}; it would "
+            f"change the output dtype: pass {name} as {x.dtype} (value.to(x.dtype)) or as a float"
+        )
+    if value.device != x.device and not (value.dim() == 0 and value.device.type == "cpu"):
+        raise TypeError(f"{name} is on {value.device} but x is on {x.device}; they must match")
+
+
+def check_dtype_device(
+    dtype: Any, device: Any, *, floating: bool = True
+) -> tuple[torch.dtype, torch.device | None]:
+    """Validate the ``dtype=`` and ``device=`` keywords of a constructor (``*_init``)."""
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype (e.g. torch.float32), got {dtype!r}")
+    if floating and not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+    if device is None:
+        return dtype, None
+    if not isinstance(device, (str, int, torch.device)) or isinstance(device, bool):
+        raise TypeError(
+            f"device must be a str, int or torch.device (e.g. 'cpu', 'cuda:0'), got {device!r}"
+        )
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(
+            f"device must name a torch device (e.g. 'cpu', 'cuda:0'), got {device!r}"
+        ) from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available here")
+    return dtype, dev

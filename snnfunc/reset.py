@@ -40,14 +40,35 @@ from typing import Literal
 
 from torch import Tensor
 
-from snnfunc._checks import check_choice
+from snnfunc._checks import check_broadcasts_to, check_choice, check_floating, check_param_like
 
 Reset = Literal["subtract", "zero", "none"]
 RESET_MODES: tuple[str, ...] = ("subtract", "zero", "none")
 
 
 def apply_reset(v: Tensor, z: Tensor, threshold: Tensor | float, reset: Reset) -> Tensor:
-    """Reset membrane ``v`` where ``z`` is 1. ``v, z: [..., N]`` -> ``[..., N]``."""
+    """Reset membrane ``v`` where ``z`` is 1. ``v, z: [..., N]`` -> ``[..., N]``.
+
+    Args:
+        v: membrane, floating point ``[..., N]``.
+        z: spikes (or any gate in [0, 1]) broadcastable to ``v``, floating point.
+        threshold: a float or a tensor broadcastable to ``v``.
+        reset: ``"subtract"``, ``"zero"`` or ``"none"`` (table in the module docstring).
+    Returns:
+        The reset membrane, ``[..., N]``, dtype of ``v``.
+    """
+    check_floating("v", v)
+    check_floating("z", z)
+    check_broadcasts_to("z", z, v.shape)
+    check_broadcasts_to("threshold", threshold, v.shape)
+    check_param_like("threshold", threshold, v)
+    check_param_like("z", z, v)
+    check_choice("reset", reset, RESET_MODES)
+    return _reset(v, z, threshold, reset)
+
+
+def _reset(v: Tensor, z: Tensor, threshold: Tensor | float, reset: str) -> Tensor:
+    # the unchecked rule, for the steps' inner loop (they check their inputs at the boundary)
     if reset == "subtract":
         return v - z * threshold
     if reset == "zero":
@@ -82,10 +103,10 @@ def fire(
         r = spike_fn(v_prev - threshold)
         if detach_reset:
             r = r.detach()
-        v = apply_reset(h, r, threshold, reset)
+        v = _reset(h, r, threshold, reset)
         return spike_fn(v - threshold), v
     z = spike_fn(h - threshold)
-    return z, apply_reset(h, z.detach() if detach_reset else z, threshold, reset)
+    return z, _reset(h, z.detach() if detach_reset else z, threshold, reset)
 
 
 def check_reset_options(reset: str, reset_delay: bool, detach_reset: bool) -> None:

@@ -11,6 +11,7 @@ Tensors are time-major: ``xs`` is ``[T, ...]`` (``[T, B, N]`` for a batch).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -21,7 +22,8 @@ import torch.utils.checkpoint
 from torch import Tensor
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
-from snnfunc._checks import check_int_at_least
+from snnfunc._checks import check_choice, check_int_at_least
+from snnfunc.reset import RESET_MODES
 
 StepFn = Callable[[Any, Any], tuple[Any, Any]]
 
@@ -204,9 +206,32 @@ def stateless(fn: Callable[[Any], Any]) -> Layer:
 
 def neuron(step: Callable[..., tuple[Tensor, Any]], params: Any, **options: Any) -> Layer:
     """A neuron layer: ``step(state, x, params, **options) -> (spike, state)`` with ``params`` and
-    the static ``options`` (``spike_fn``, ``reset``, ...) bound."""
+    the static ``options`` (``spike_fn``, ``reset``, ...) bound.
+
+    The options are checked here, once, not at the first step: a keyword ``step`` does not take
+    raises ``TypeError``, and ``reset``/``reset_delay``/``detach_reset``/``spike_fn`` are
+    validated as the neuron steps do.
+    """
     if not callable(step):
         raise TypeError(f"step must be callable, got {type(step).__name__}")
+    try:
+        signature = inspect.signature(step)
+    except (TypeError, ValueError):  # builtins and some C callables have none
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind_partial(params=params, **options)
+        except TypeError as err:
+            raise TypeError(
+                f"options do not fit step {getattr(step, '__name__', step)!r}: {err}"
+            ) from err
+    if "reset" in options:
+        check_choice("reset", options["reset"], RESET_MODES)
+    for flag in ("reset_delay", "detach_reset"):
+        if flag in options and not isinstance(options[flag], bool):
+            raise TypeError(f"{flag} must be a bool, got {type(options[flag]).__name__}")
+    if "spike_fn" in options and not callable(options["spike_fn"]):
+        raise TypeError(f"spike_fn must be callable, got {type(options['spike_fn']).__name__}")
     return Layer(partial(step, params=params, **options), stateful=True)
 
 

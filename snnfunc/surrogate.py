@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc._checks import check_positive
+from snnfunc._checks import check_broadcasts_to, check_floating, check_positive
 
 Hyper = float | Tensor
 SpikeFn = Callable[[Tensor], Tensor]
@@ -50,8 +50,18 @@ __all__ = [
 
 
 def step(x: Tensor) -> Tensor:
-    """Plain step ``1[x > 0]`` in the dtype of ``x``, no surrogate. ``[...] -> [...]``."""
-    return (x > 0).to(x.dtype)
+    """Plain step ``1[x > 0]`` in the dtype of ``x``, no surrogate. ``[...] -> [...]``.
+
+    NaN propagates: ``step(nan)`` is ``nan`` (a broken membrane is not a silent neuron);
+    ``step(inf) = 1``, ``step(-inf) = 0``, ``step(-0.0) = 0``.
+
+    >>> import torch
+    >>> step(torch.tensor([-1.0, 0.0, 1e-30, 3.0, float("nan")]))
+    tensor([0., 0., 1., 1., nan])
+    """
+    # clamp keeps NaN; ceil maps (0, 1] to 1; abs turns -0.0 into 0.0. On CPU this is faster
+    # than ``(x > 0).to(x.dtype)``, which maps NaN to 0.
+    return x.clamp(0, 1).ceil().abs()
 
 
 class _SurrogateSpike(torch.autograd.Function):
@@ -106,12 +116,18 @@ class Surrogate:
     hyper_derivative_fn: Callable[[Tensor, Any], Tensor] | None = field(default=None)
 
     def __call__(self, x: Tensor) -> Tensor:
-        """Spikes ``1[x > 0]``. ``x: [...] -> [...]``, dtype of ``x``."""
+        """Spikes ``1[x > 0]``. ``x: [...] -> [...]``, floating point; dtype of ``x``."""
+        check_floating("x", x)
+        if isinstance(self.hyper, Tensor) and self.hyper.dim() > 0:
+            check_broadcasts_to(f"{self.name} hyperparameter", self.hyper, x.shape)
         z: Tensor = _SurrogateSpike.apply(x, self.hyper, self)  # type: ignore[no-untyped-call]
         return z
 
     def derivative(self, x: Tensor) -> Tensor:
         """The surrogate derivative ``dS/dx`` at ``x`` (``[...] -> [...]``), no autograd."""
+        check_floating("x", x)
+        if isinstance(self.hyper, Tensor) and self.hyper.dim() > 0:
+            check_broadcasts_to(f"{self.name} hyperparameter", self.hyper, x.shape)
         return self.derivative_fn(x, self.hyper)
 
     @property
@@ -126,7 +142,7 @@ class Surrogate:
 
 
 def _hyper(name: str, value: Hyper) -> Hyper:
-    check_positive(name, value)
+    check_positive(name, value, finite=True)
     return float(value) if isinstance(value, (int, float)) else value
 
 
@@ -207,8 +223,10 @@ def _tri_d(x: Tensor, w: Hyper) -> Tensor:
 
 
 def _tri_dw(x: Tensor, w: Hyper) -> Tensor:
-    inside = (x.abs() < w).to(x.dtype)
-    return inside * (-x / w**2 + x * x.abs() / w**3)
+    # -x/w^2 + x|x|/w^3 written as -(u/w)(1 - |u|), u = x/w: bounded by 1/(4w) inside, and
+    # torch.where (not a 0/1 mask times the formula) so that overflow outside gives 0, not NaN.
+    u = x / w
+    return torch.where(x.abs() < w, -(u / w) * (1 - u.abs()), 0.0)
 
 
 def triangle(width: Hyper = 1.0) -> Surrogate:
@@ -227,7 +245,8 @@ def _box_d(x: Tensor, w: Hyper) -> Tensor:
 
 
 def _box_dw(x: Tensor, w: Hyper) -> Tensor:
-    return (x.abs() < w).to(x.dtype) * (-x / (2 * w**2))
+    # -x / (2w^2) as -(x/w)/(2w): bounded by 1/(2w) inside; where(): no 0 * inf = NaN outside.
+    return torch.where(x.abs() < w, -(x / w) / (2 * w), 0.0)
 
 
 def boxcar(width: Hyper = 0.5) -> Surrogate:

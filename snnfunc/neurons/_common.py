@@ -8,7 +8,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from snnfunc._checks import check_broadcasts_to, check_floating
+from snnfunc._checks import (
+    check_broadcasts_to,
+    check_dtype_device,
+    check_floating,
+    check_param_like,
+)
 from snnfunc.reset import check_reset_options
 
 
@@ -29,10 +34,9 @@ def zeros_state(
     device: torch.device | str | None,
 ) -> Any:
     """``cls`` (a NamedTuple of tensors) with every field zero of ``shape``."""
-    if not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+    dtype, dev = check_dtype_device(dtype, device)
     size = as_shape(shape)
-    return cls(*(torch.zeros(size, dtype=dtype, device=device) for _ in cls._fields))
+    return cls(*(torch.zeros(size, dtype=dtype, device=dev) for _ in cls._fields))
 
 
 def check_step(
@@ -78,8 +82,7 @@ def check_step(
     for name in names:
         value = getattr(params, name)
         check_broadcasts_to(f"params.{name}", value, x.shape)
-        if isinstance(value, Tensor) and value.dim() > 0 and value.device != x.device:
-            raise TypeError(f"params.{name} is on {value.device} but x is on {x.device}")
+        check_param_like(f"params.{name}", value, x)
     if not callable(spike_fn):
         raise TypeError(f"spike_fn must be callable, got {type(spike_fn).__name__}")
     check_reset_options(reset, reset_delay, detach_reset)

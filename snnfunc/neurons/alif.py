@@ -7,6 +7,13 @@ then decays back.
 The adaptation ``a`` starts at 0 and relaxes with decay ``rho``; ``jump`` is the threshold
 increase per spike. With ``reset_delay=True`` the delayed reset compares the carried membrane
 with the current effective threshold :math:`\vartheta + a`.
+
+Parameter values are used as given, never checked or clamped in the step: a check would
+read the values (a device sync every step) and cannot run under ``vmap``/``torch.compile``.
+``beta`` and ``rho`` in [0, 1] are decays (above 1 they grow without bound, below 0 they
+alternate sign); a negative ``jump`` lowers the threshold after each spike.
+NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
+(README, "NaN policy").
 """
 
 from __future__ import annotations

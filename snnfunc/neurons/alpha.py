@@ -8,6 +8,13 @@ discrete-time alpha-like postsynaptic potential of the spike response model (SRM
 acts through the excitatory current: after :math:`z, v = \text{fire}(h)` the excitatory current
 becomes :math:`e' + (v - h)`, so ``"subtract"`` lowers the membrane by the threshold and
 ``"zero"`` brings it to 0 on the spike step (the two currents then decay on at their own rates).
+
+Parameter values are used as given, never checked or clamped in the step: a check would
+read the values (a device sync every step) and cannot run under ``vmap``/``torch.compile``.
+The alpha shape needs ``0 <= beta < alpha <= 1``; outside that range the formulas still hold
+(``alpha == beta`` gives a membrane of exactly 0; a decay above 1 grows without bound).
+NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
+(README, "NaN policy").
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 r"""Integrate-and-fire (IF): a perfect integrator, no leak.
 
 .. math:: h = v + x,\quad z = S(h - \vartheta),\quad v' = R(h, z, \vartheta)
+
+The threshold is used as given, never checked (a check would read the values every step);
+a threshold <= 0 fires at rest. NaN anywhere in ``x``, the state or the params propagates to
+the spikes and the state (README, "NaN policy").
 """
 
 from __future__ import annotations

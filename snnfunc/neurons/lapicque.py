@@ -5,6 +5,14 @@ r"""Lapicque's RC neuron: a LIF written with physical constants, Euler-discretis
 
 It is :func:`snnfunc.lif_step` with :math:`\beta = 1 - \Delta t/(RC)` and the input scaled by
 :math:`\Delta t / C` (snnTorch's ``Lapicque`` update). Stable for :math:`\Delta t < RC`.
+
+Parameter values are used as given, never checked or clamped in the step: a check would
+read the values (a device sync every step) and cannot run under ``vmap``/``torch.compile``.
+With :math:`\Delta t > RC` the effective decay :math:`1 - \Delta t/(RC)` is negative (the
+membrane alternates sign; unstable beyond :math:`\Delta t > 2RC`); ``R = 0`` or ``C = 0``
+divides by zero and gives inf/NaN, which then propagate.
+NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
+(README, "NaN policy").
 """
 
 from __future__ import annotations
@@ -76,7 +84,8 @@ def lapicque_step(
         reset_delay=reset_delay,
         detach_reset=detach_reset,
     )
-    h = state.v + params.time_step / params.capacitance * (x - state.v / params.resistance)
+    # tensor first: with float params, dt / C would raise ZeroDivisionError at C = 0 (NaN policy)
+    h = state.v + (x - state.v / params.resistance) * params.time_step / params.capacitance
     z, v = fire(
         h,
         state.v,

@@ -2,8 +2,15 @@ r"""Leaky integrate-and-fire (LIF), discrete time.
 
 .. math:: h = \beta v + x,\quad z = S(h - \vartheta),\quad v' = R(h, z, \vartheta)
 
-(reset rules in :mod:`snnfunc.reset`). snnTorch's ``Leaky`` clamps ``beta`` to [0, 1] in its
-forward; we use ``beta`` as given, so keep it in [0, 1] for parity.
+(reset rules in :mod:`snnfunc.reset`).
+
+Parameter values are used as given, never checked or clamped in the step: a check would
+read the values (a device sync every step) and cannot run under ``vmap``/``torch.compile``.
+``beta`` in [0, 1] leaks, ``beta = 1`` is an IF neuron, ``beta > 1`` grows without bound and
+``beta < 0`` flips the membrane's sign every step. snnTorch's ``Leaky`` clamps ``beta`` to
+[0, 1] in its forward; clamp a learnable decay yourself (``beta.clamp(0, 1)``) for parity.
+NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
+(README, "NaN policy").
 """
 
 from __future__ import annotations

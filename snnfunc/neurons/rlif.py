@@ -4,6 +4,12 @@ r"""Recurrent LIF: a LIF layer whose last spikes feed back through a weight matr
 
 The last spikes are part of the state, so the step stays a pure function. ``W`` is
 ``[N, N]`` (``W[i, j]``: from neuron ``j`` to neuron ``i``, as ``torch.nn.functional.linear``).
+
+Parameter values are used as given, never checked or clamped in the step: a check would
+read the values (a device sync every step) and cannot run under ``vmap``/``torch.compile``.
+``beta`` in [0, 1] leaks; above 1 the membrane grows without bound, below 0 it alternates sign.
+NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
+(README, "NaN policy").
 """
 
 from __future__ import annotations
@@ -79,12 +85,23 @@ def rlif_step(
         detach_reset=detach_reset,
         per_neuron_params=("beta", "threshold"),
     )
-    n = x.shape[-1] if x.dim() else 0
-    w = params.weight
-    if not isinstance(w, Tensor) or w.shape != (n, n):
-        got = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
+    if x.dim() == 0:
         raise ValueError(
-            f"params.weight must be [N, N] = [{n}, {n}] for x of shape {tuple(x.shape)}, got {got}"
+            "x must have a neuron dim [..., N] for a recurrent layer, got a 0-d tensor"
+        )
+    n = x.shape[-1]
+    w = params.weight
+    if not isinstance(w, Tensor):
+        raise TypeError(f"params.weight must be a Tensor [N, N], got {type(w).__name__}")
+    if w.shape != (n, n):
+        raise ValueError(
+            f"params.weight must be [N, N] = [{n}, {n}] for x of shape {tuple(x.shape)}, "
+            f"got {tuple(w.shape)}"
+        )
+    if w.dtype != x.dtype or w.device != x.device:
+        raise TypeError(
+            f"params.weight is {w.dtype} on {w.device} but x is {x.dtype} on {x.device}; "
+            "they must match"
         )
     h = params.beta * state.v + x + F.linear(state.z, w)
     z, v = fire(

@@ -3,8 +3,15 @@ r"""Synaptic (current-based, CuBa) LIF: a decaying synaptic current feeds a leak
 .. math:: i' = \alpha i + x,\quad h = \beta v + i',\quad z = S(h - \vartheta),\quad
           v' = R(h, z, \vartheta)
 
-The reset acts on the membrane only; the current is never reset. snnTorch's ``Synaptic``
-clamps ``alpha``/``beta`` to [0, 1] in its forward; we use them as given.
+The reset acts on the membrane only; the current is never reset.
+
+Parameter values are used as given, never checked or clamped in the step: a check would
+read the values (a device sync every step) and cannot run under ``vmap``/``torch.compile``.
+``alpha``, ``beta`` in [0, 1] are decays; above 1 the current/membrane grows without bound,
+below 0 it alternates sign. snnTorch's ``Synaptic`` clamps both to [0, 1] in its forward;
+clamp learnable decays yourself (``.clamp(0, 1)``) for parity.
+NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
+(README, "NaN policy").
 """
 
 from __future__ import annotations

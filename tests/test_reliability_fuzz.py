@@ -1,0 +1,585 @@
+"""Fuzz the public API: every call returns its documented result or raises ValueError/TypeError.
+
+The harness is a table: each :class:`Entry` names a public function and an argument builder that
+draws a call with hypothesis - random shapes (0-d, empty, very large batch), dtypes (float16,
+bfloat16, float32, float64, and integer/bool/complex ones that must be refused), values (normal,
+huge, tiny, negative, NaN, inf) and, now and then, a broken argument (wrong shape, dtype, device,
+type or option). The builder knows from the documentation whether the call is valid:
+
+* a valid call must return, and its result must have the documented shape, dtype and device
+  (``Call.check``), spikes must be 0, 1 or NaN, and NaN in ``x`` must show in the spikes (NaN
+  policy); where ``x`` requires grad the backward must run and give ``x``'s shape and dtype;
+* an invalid call must raise ``ValueError`` or ``TypeError``;
+* no other exception type may escape, whatever the call.
+
+To cover a new public function, add one ``@entry("name")`` builder. The number of examples per
+entry follows the hypothesis profile (``ci``: 40); ``SNNFUNC_FUZZ_EXAMPLES=N`` overrides it for a
+longer local hunt.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+import torch
+from hypothesis import event, given, settings
+from torch import Tensor
+
+import snnfunc as sf
+from snnfunc import surrogate as S
+
+F16, BF16, F32, F64 = torch.float16, torch.bfloat16, torch.float32, torch.float64
+FLOATS = [F16, BF16, F32, F64]
+NON_FLOATS = [torch.int64, torch.int32, torch.uint8, torch.bool, torch.complex64]
+ALLOWED = (ValueError, TypeError)
+
+
+@dataclass
+class Call:
+    """One drawn call: ``fn()`` runs it; ``valid`` says what the documentation promises."""
+
+    fn: Callable[[], Any]
+    valid: bool  # True: must return and pass ``check``; False: must raise ValueError/TypeError
+    check: Callable[[Any], None] = field(default=lambda out: None)
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    build: Callable[[st.DataObject], Call]
+
+
+FUZZ: list[Entry] = []
+
+
+def entry(name: str) -> Callable[[Callable[[st.DataObject], Call]], Callable[..., Call]]:
+    def register(build: Callable[[st.DataObject], Call]) -> Callable[..., Call]:
+        FUZZ.append(Entry(name, build))
+        return build
+
+    return register
+
+
+# --- strategies -------------------------------------------------------------------------------
+dtypes = st.sampled_from(FLOATS * 3 + NON_FLOATS)  # mostly floats, a quarter refused
+small_shapes = st.lists(st.integers(0, 4), max_size=3).map(tuple)  # (), empty dims included
+large_shapes = st.sampled_from([(4096, 3), (2, 8192), (32768,)])  # a very large batch
+shapes = st.one_of(small_shapes, small_shapes, large_shapes)
+VALUE_KINDS = ["normal", "normal", "huge", "tiny", "negative", "nan", "inf", "zeros"]
+special_floats = st.one_of(
+    st.floats(-3.0, 3.0),
+    st.sampled_from(
+        [0.0, -0.0, 1.0, 1e30, -1e30, 1e-30, float("nan"), float("inf"), -float("inf")]
+    ),
+)
+
+
+def draw_tensor(data: st.DataObject, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """A tensor of ``shape``/``dtype`` whose values are drawn from one of ``VALUE_KINDS``."""
+    kind = data.draw(st.sampled_from(VALUE_KINDS), label="values")
+    g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    base = torch.randn(shape, generator=g, dtype=F64)
+    if kind == "huge":
+        base = base * 1e30
+    elif kind == "tiny":
+        base = base * 1e-30
+    elif kind == "negative":
+        base = -base.abs() - 1
+    elif kind == "zeros":
+        base = torch.zeros(shape, dtype=F64)
+    elif kind in ("nan", "inf"):
+        mask = torch.rand(shape, generator=g) < 0.3
+        special = float("nan") if kind == "nan" else float("inf")
+        base = torch.where(mask, torch.sign(base) * special, base)
+    if dtype.is_floating_point or dtype.is_complex:
+        return base.to(dtype)
+    return base.nan_to_num(0.0, 0.0, 0.0).clamp(0, 100).to(dtype)
+
+
+def spike_like(x: Tensor) -> Callable[[Tensor], None]:
+    """Checks on spikes computed from ``x``: shape/dtype/device, {0, 1, NaN}, NaN shows."""
+
+    def check(z: Tensor) -> None:
+        assert isinstance(z, Tensor)
+        assert z.shape == x.shape and z.dtype == x.dtype and z.device == x.device
+        zz = z.detach().double()
+        assert bool(((zz == 0) | (zz == 1) | zz.isnan()).all()), "spikes must be 0, 1 or NaN"
+        assert bool(zz[x.detach().isnan()].isnan().all()), "NaN in x must give NaN spikes"
+
+    return check
+
+
+def maybe_grad(data: st.DataObject, x: Tensor) -> Tensor:
+    if x.is_floating_point() and data.draw(st.booleans(), label="requires_grad"):
+        return x.detach().requires_grad_()
+    return x
+
+
+def check_backward(x: Tensor, out: Tensor) -> None:
+    if x.requires_grad and out.requires_grad:
+        (gx,) = torch.autograd.grad(out.sum(), x)
+        assert gx.shape == x.shape and gx.dtype == x.dtype
+
+
+# --- surrogates -------------------------------------------------------------------------------
+FACTORIES: list[tuple[str, Callable[..., S.Surrogate], bool]] = [
+    ("atan", S.atan, True),
+    ("fast_sigmoid", S.fast_sigmoid, True),
+    ("superspike", S.superspike, True),
+    ("sigmoid", S.sigmoid, True),
+    ("triangle", S.triangle, True),
+    ("boxcar", S.boxcar, True),
+    ("straight_through", S.straight_through, False),
+    ("heaviside", S.heaviside, False),
+    ("custom", lambda: S.custom(lambda x: torch.exp(-x.abs())), False),
+]
+
+
+def draw_hyper(data: st.DataObject, x_shape: tuple[int, ...]) -> tuple[Any, bool]:
+    """A hyperparameter and whether it is valid (finite and > 0, float or floating tensor)."""
+    kind = data.draw(st.sampled_from(["float", "float", "tensor0", "tensorN", "int", "str"]))
+    if kind == "float":
+        h = data.draw(special_floats | st.floats(1e-3, 1e3), label="hyper")
+        return h, h > 0 and h != float("inf")
+    if kind == "tensor0":
+        h = data.draw(st.floats(1e-3, 1e3) | special_floats, label="hyper")
+        dtype = data.draw(st.sampled_from(FLOATS))
+        t = torch.tensor(h, dtype=dtype)
+        return t, bool((t > 0).all() and t.isfinite().all())
+    if kind == "tensorN":
+        n = x_shape[-1] if x_shape else 1
+        n = data.draw(st.sampled_from([n, n, n + 1]), label="hyper size")
+        t = torch.rand(n, dtype=F32) + data.draw(st.sampled_from([0.5, 0.0, -1.0]))
+        fits = len(x_shape) > 0 and (n == 1 or x_shape[-1] == n)
+        return t, bool((t > 0).all()) and fits
+    if kind == "int":
+        return torch.tensor(2), False
+    return "2.0", False
+
+
+@entry("surrogate")
+def _surrogate(data: st.DataObject) -> Call:
+    name, make, has_hyper = data.draw(st.sampled_from(FACTORIES), label="surrogate")
+    shape, dtype = data.draw(shapes), data.draw(dtypes)
+    x = maybe_grad(data, draw_tensor(data, shape, dtype))
+    valid = dtype.is_floating_point
+    if has_hyper and data.draw(st.booleans(), label="pass hyper"):
+        hyper, ok = draw_hyper(data, shape)
+        valid = valid and ok
+        # a 0-d tensor hyper that requires grad exercises the hyper-gradient path
+        if isinstance(hyper, Tensor) and hyper.is_floating_point() and hyper.dim() == 0:
+            hyper = hyper.requires_grad_()
+
+        def call() -> Tensor:
+            return make(hyper)(x)  # type: ignore[no-any-return]
+    else:
+
+        def call() -> Tensor:
+            return make()(x)  # type: ignore[no-any-return]
+
+    def check(z: Tensor) -> None:
+        spike_like(x)(z)
+        finite = x.detach().isfinite()
+        assert torch.equal(z.detach()[finite], (x.detach()[finite] > 0).to(x.dtype))
+        check_backward(x, z)
+
+    return Call(call, valid, check)
+
+
+@entry("surrogate.derivative")
+def _derivative(data: st.DataObject) -> Call:
+    _, make, has_hyper = data.draw(st.sampled_from(FACTORIES), label="surrogate")
+    shape, dtype = data.draw(shapes), data.draw(dtypes)
+    x = draw_tensor(data, shape, dtype)
+    hyper, valid = draw_hyper(data, shape) if has_hyper else (None, True)
+    valid = valid and dtype.is_floating_point
+    if isinstance(hyper, Tensor) and hyper.is_floating_point() and dtype.is_floating_point:
+        hyper = hyper.to(dtype)  # a hyper of another dtype promotes the derivative; not the point
+
+    def check(d: Tensor) -> None:
+        assert d.shape == x.shape and d.dtype == x.dtype and d.device == x.device
+
+    def call() -> Tensor:
+        return (make(hyper) if hyper is not None else make()).derivative(x)  # type: ignore[no-any-return]
+
+    return Call(call, valid, check)
+
+
+@entry("surrogate.step")
+def _step(data: st.DataObject) -> Call:
+    shape, dtype = data.draw(shapes), data.draw(st.sampled_from(FLOATS))
+    x = draw_tensor(data, shape, dtype)
+    return Call(lambda: S.step(x), True, spike_like(x))
+
+
+# --- neurons ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Model:
+    name: str
+    init: Callable[..., Any]
+    step: Callable[..., Any]
+    params_type: type
+    per_neuron: tuple[str, ...]  # fields broadcast to [..., N]
+
+
+MODELS = [
+    Model("if", sf.if_init, sf.if_step, sf.IFParams, ("threshold",)),
+    Model("lif", sf.lif_init, sf.lif_step, sf.LIFParams, ("beta", "threshold")),
+    Model("synaptic", sf.synaptic_init, sf.synaptic_step, sf.SynapticParams,
+          ("alpha", "beta", "threshold")),
+    Model("lapicque", sf.lapicque_init, sf.lapicque_step, sf.LapicqueParams,
+          ("resistance", "capacitance", "time_step", "threshold")),
+    Model("alpha", sf.alpha_init, sf.alpha_step, sf.AlphaParams, ("alpha", "beta", "threshold")),
+    Model("alif", sf.alif_init, sf.alif_step, sf.ALIFParams, ("beta", "threshold", "rho", "jump")),
+    Model("rlif", sf.rlif_init, sf.rlif_step, sf.RLIFParams, ("beta", "threshold")),
+]  # fmt: skip
+
+
+GOOD_PARAM_KINDS = ["float", "scalar", "per_neuron", "full"]
+BAD_PARAM_KINDS = ["bad_shape", "promote", "str"]
+
+
+def draw_param(data: st.DataObject, x: Tensor, *, broken: bool = False) -> tuple[Any, bool]:
+    """One params field: a float or a tensor; with ``broken``, a wrong shape, dtype or type."""
+    shape = tuple(x.shape)
+    kind = data.draw(st.sampled_from(BAD_PARAM_KINDS if broken else GOOD_PARAM_KINDS))
+    if kind == "float":
+        return data.draw(special_floats, label="param"), True
+    if kind == "scalar":  # a 0-d tensor does not promote a dimensioned x (it does a 0-d one)
+        t = torch.tensor(data.draw(special_floats), dtype=data.draw(st.sampled_from(FLOATS)))
+        return t, torch.result_type(t, x) == x.dtype
+    if kind == "per_neuron":
+        return draw_tensor(data, shape[-1:], x.dtype), True
+    if kind == "full":
+        return draw_tensor(data, shape, x.dtype), True
+    if kind == "bad_shape":
+        return torch.ones(shape[-1] + 2 if shape else 2, dtype=x.dtype), False  # never broadcasts
+    if kind == "promote":  # a dimensioned tensor of another float dtype
+        other = data.draw(st.sampled_from([d for d in FLOATS if d != x.dtype]))
+        t = torch.ones(shape[-1:], dtype=other)
+        return t, torch.result_type(t, x) == x.dtype
+    return "0.5", False
+
+
+def draw_spike_fn(data: st.DataObject, *, broken: bool = False) -> Any:
+    if broken:
+        return data.draw(st.sampled_from(["atan", 2.0, None]), label="spike_fn")
+    kind = data.draw(st.sampled_from(["default", "named", "learnable"]), label="spike_fn")
+    if kind == "default":
+        return sf.surrogate.DEFAULT_SPIKE
+    if kind == "named":
+        return data.draw(st.sampled_from(FACTORIES))[1]()
+    return S.atan(torch.tensor(2.0, requires_grad=True))
+
+
+OPTION_NAMES = ["reset", "reset_delay", "detach_reset", "spike_fn"]
+
+
+def draw_options(data: st.DataObject, *, broken: bool = False) -> tuple[dict[str, Any], str | None]:
+    """Valid ``reset``/``reset_delay``/``detach_reset``/``spike_fn``; with ``broken``, one bad."""
+    bad = data.draw(st.sampled_from(OPTION_NAMES), label="bad option") if broken else None
+    opts = {
+        "reset": data.draw(
+            st.sampled_from(
+                ["hard", "Subtract", ""] if bad == "reset" else ["subtract", "zero", "none"]
+            )
+        ),
+        "reset_delay": data.draw(
+            st.sampled_from([1, "True", None] if bad == "reset_delay" else [False, True])
+        ),
+        "detach_reset": data.draw(
+            st.sampled_from([0, "no", None] if bad == "detach_reset" else [True, False])
+        ),
+        "spike_fn": draw_spike_fn(data, broken=bad == "spike_fn"),
+    }
+    return opts, bad
+
+
+NEURON_FAULTS = [None] * 6 + [
+    "dtype",
+    "state_shape",
+    "state_dtype",
+    "state_type",
+    "param",
+    "option",
+]
+
+
+def neuron_call(model: Model, data: st.DataObject) -> Call:
+    """A step call with at most one fault; the per-field draws decide the rest."""
+    fault = data.draw(st.sampled_from(NEURON_FAULTS + (["weight"] if model.name == "rlif" else [])))
+    # rlif's weight is [N, N]: a large batch, not a large N
+    big = large_shapes if model.name != "rlif" else st.just((4096, 3))
+    shape = data.draw(st.one_of(small_shapes, small_shapes, big), label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    x = maybe_grad(data, draw_tensor(data, shape, dtype))
+    valid = fault in (None, "param")  # a "broken" param may still be fine: draw_param says
+    fdtype = dtype if dtype.is_floating_point else F32
+    if fault == "state_shape":
+        state = model.init((*shape, 2), dtype=fdtype)
+    elif fault == "state_dtype":
+        state = model.init(
+            shape, dtype=data.draw(st.sampled_from([d for d in FLOATS if d != fdtype]))
+        )
+    elif fault == "state_type":
+        state = data.draw(st.sampled_from([(x,) * 5, [*model.init(shape, dtype=fdtype)], None]))
+    else:
+        state = model.init(shape, dtype=fdtype)
+    fields = model.per_neuron
+    bad_field = data.draw(st.sampled_from(fields)) if fault == "param" else None
+    values = {}
+    for name in fields:
+        values[name], ok = draw_param(
+            data, torch.empty(x.shape, dtype=fdtype), broken=name == bad_field
+        )
+        valid = valid and ok
+    if model.name == "rlif":
+        n = shape[-1] if shape else 0
+        w_shape, w_dtype = (n, n), fdtype
+        if fault == "weight":
+            w_shape, w_dtype = data.draw(
+                st.sampled_from([((n, n + 1), fdtype), ((n + 1, n), fdtype), ((n, n), torch.int64)])
+            )
+        values["weight"] = draw_tensor(data, w_shape, w_dtype)
+        valid = valid and len(shape) > 0
+    params = model.params_type(**values)
+    opts, _ = draw_options(data, broken=fault == "option")
+
+    def check(out: Any) -> None:
+        z, new = out
+        spike_like(x)(z)
+        assert type(new) is type(model.init(1))
+        for leaf in new:
+            assert leaf.shape == x.shape and leaf.dtype == x.dtype and leaf.device == x.device
+        check_backward(x, z)
+
+    return Call(lambda: model.step(state, x, params, **opts), valid, check)
+
+
+for _model in MODELS:
+    entry(f"{_model.name}_step")(partial(neuron_call, _model))
+
+
+@entry("init")
+def _init(data: st.DataObject) -> Call:
+    model = data.draw(st.sampled_from(MODELS), label="model")
+    shape_arg = data.draw(
+        st.one_of(
+            st.integers(0, 5),
+            small_shapes,
+            small_shapes.map(torch.Size),
+            st.sampled_from([-1, (2, -1), [2, 3], 2.0, True, None, "3"]),
+        ),
+        label="shape",
+    )
+    dtype = data.draw(st.sampled_from([*FLOATS, *NON_FLOATS, "float32", None]), label="dtype")
+    device = data.draw(
+        st.sampled_from([None, "cpu", torch.device("cpu"), "meta", "nope", 1.5, "cuda"]),
+        label="device",
+    )
+    shape_ok = (
+        isinstance(shape_arg, int) and not isinstance(shape_arg, bool) and shape_arg >= 0
+    ) or (isinstance(shape_arg, tuple) and all(d >= 0 for d in shape_arg))
+    device_ok = (
+        device in (None, "cpu", "meta")
+        or isinstance(device, torch.device)
+        or (device == "cuda" and torch.cuda.is_available())
+    )
+    valid = shape_ok and isinstance(dtype, torch.dtype) and dtype.is_floating_point and device_ok
+
+    def check(state: Any) -> None:
+        want = (shape_arg,) if isinstance(shape_arg, int) else tuple(shape_arg)
+        want_device = torch.device(device) if device is not None else torch.device("cpu")
+        for leaf in state:
+            assert (
+                leaf.shape == want and leaf.dtype == dtype and leaf.device.type == want_device.type
+            )
+            if leaf.device.type != "meta":
+                assert not leaf.any()
+
+    return Call(lambda: model.init(shape_arg, dtype=dtype, device=device), valid, check)
+
+
+# --- reset, scan, layers ----------------------------------------------------------------------
+@entry("apply_reset")
+def _apply_reset(data: st.DataObject) -> Call:
+    fault = data.draw(
+        st.sampled_from([None] * 4 + ["dtype", "z_shape", "z_dtype", "threshold", "reset"])
+    )
+    shape = data.draw(shapes)
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS))
+    v = maybe_grad(data, draw_tensor(data, shape, dtype))
+    fdtype = dtype if dtype.is_floating_point else F32
+    if fault == "z_shape":
+        z = torch.ones(shape[-1] + 2 if shape else 2, dtype=fdtype)
+    elif fault == "z_dtype":
+        z = torch.ones(shape, dtype=data.draw(st.sampled_from(NON_FLOATS)))
+    else:
+        z_shape = data.draw(st.sampled_from([shape, shape[-1:], ()]))
+        z = (torch.rand(z_shape) < 0.5).to(fdtype)
+    threshold, ok = draw_param(
+        data, torch.empty(v.shape, dtype=fdtype), broken=fault == "threshold"
+    )
+    reset = data.draw(
+        st.sampled_from(["soft", "Zero"] if fault == "reset" else ["subtract", "zero", "none"])
+    )
+    valid = fault in (None, "threshold") and ok
+
+    def check(out: Tensor) -> None:
+        assert out.shape == v.shape and out.dtype == v.dtype and out.device == v.device
+        check_backward(v, out)
+
+    return Call(lambda: sf.apply_reset(v, z, threshold, reset), valid, check)  # type: ignore[arg-type]
+
+
+int_option = st.one_of(
+    st.none(), st.integers(1, 4), st.integers(-1, 4), st.sampled_from([2.0, "2", True])
+)
+
+
+def _int_option_ok(value: Any) -> bool:
+    return value is None or (type(value) is int and value >= 1)
+
+
+@entry("scan")
+def _scan(data: st.DataObject) -> Call:
+    model = data.draw(st.sampled_from(MODELS), label="model")
+    shape = data.draw(small_shapes.filter(lambda s: len(s) > 0), label="shape")
+    dtype = data.draw(st.sampled_from(FLOATS * 4 + NON_FLOATS[:1]), label="dtype")
+    steps = data.draw(st.integers(0, 5).filter(lambda t: t > 0) | st.just(0), label="T")
+    static = data.draw(st.booleans(), label="static input")
+    xs = draw_tensor(data, shape if static else (steps, *shape), dtype)
+    xs = maybe_grad(data, xs)
+    num_steps = steps if static else None
+    truncate, checkpoint = data.draw(int_option), data.draw(int_option)
+    n = shape[-1]
+    values = {name: 0.9 for name in model.params_type._fields}  # type: ignore[attr-defined]
+    if model.name == "rlif":
+        values["weight"] = torch.zeros(n, n, dtype=dtype if dtype.is_floating_point else F32)
+    if model.name == "lapicque":
+        values["resistance"] = 5.0
+    step = partial(model.step, params=model.params_type(**values))
+    state = model.init(shape, dtype=dtype if dtype.is_floating_point else F32)
+    valid = (
+        dtype.is_floating_point
+        and steps >= 1
+        and _int_option_ok(truncate)
+        and _int_option_ok(checkpoint)
+    )
+
+    def check(out: Any) -> None:
+        ys, final = out
+        assert ys.shape == (steps, *shape) and ys.dtype == dtype
+        for leaf in final:
+            assert leaf.shape == shape and leaf.dtype == dtype
+        check_backward(xs, ys)
+
+    def call() -> Any:
+        return sf.scan(
+            step, state, xs, num_steps=num_steps, truncate=truncate, checkpoint=checkpoint
+        )
+
+    return Call(call, valid, check)
+
+
+@entry("sequential")
+def _sequential(data: st.DataObject) -> Call:
+    shape = data.draw(small_shapes, label="shape")
+    dtype = data.draw(st.sampled_from(FLOATS), label="dtype")  # a stateless layer may cast
+    x = maybe_grad(data, draw_tensor(data, shape, dtype))
+    kinds = data.draw(
+        st.lists(st.sampled_from(MODELS[:6] + ["tanh", "double"]), min_size=1, max_size=4)
+    )
+    layers: list[Any] = []
+    states: list[Any] = []
+    for kind in kinds:
+        if kind == "tanh":
+            layers.append(torch.tanh)
+        elif kind == "double":
+            layers.append(sf.stateless(lambda t: 2 * t))
+        else:
+            values = {name: 0.5 for name in kind.params_type._fields}
+            layers.append(sf.neuron(kind.step, kind.params_type(**values)))
+            states.append(kind.init(shape, dtype=dtype))
+    record = data.draw(st.booleans(), label="record_states")
+    net = sf.sequential(*layers, record_states=record)
+    wrong = data.draw(st.sampled_from(["none", "none", "none", "count", "bare"]), label="states")
+    valid = True
+    if wrong == "count":
+        states, valid = [*states, states[0] if states else 0], False
+    if wrong == "bare" and len(states) == 1:
+        arg, valid = states[0], False
+    else:
+        arg = tuple(states)
+
+    def check(out: Any) -> None:
+        y, new = out
+        if record:
+            y, recorded = y
+            assert recorded is new
+        assert isinstance(new, tuple) and len(new) == len(states)
+        assert y.shape == x.shape and y.dtype == x.dtype
+        check_backward(x, y)
+
+    return Call(lambda: net(arg, x), valid, check)
+
+
+@entry("neuron")
+def _neuron(data: st.DataObject) -> Call:
+    model = data.draw(st.sampled_from(MODELS), label="model")
+    fault = data.draw(st.sampled_from([None, None, "option", "unknown"]), label="fault")
+    opts, bad = draw_options(data, broken=fault == "option")
+    keep = data.draw(st.sets(st.sampled_from(OPTION_NAMES), min_size=1), label="options passed")
+    keep |= {bad} if bad else set()  # the bad one is always passed
+    opts = {k: v for k, v in opts.items() if k in keep}
+    if fault == "unknown":
+        opts["slope"] = 2.0
+    params = model.params_type(**{name: 0.9 for name in model.params_type._fields})  # type: ignore[attr-defined]
+
+    def check(layer: Any) -> None:
+        assert isinstance(layer, sf.Layer) and layer.stateful
+
+    return Call(lambda: sf.neuron(model.step, params, **opts), fault is None, check)
+
+
+# --- the test ---------------------------------------------------------------------------------
+_N = os.environ.get("SNNFUNC_FUZZ_EXAMPLES")
+_fuzz_settings = settings(max_examples=int(_N)) if _N else (lambda f: f)
+
+
+@pytest.mark.parametrize("case", FUZZ, ids=lambda e: e.name)
+@_fuzz_settings
+@given(data=st.data())
+def test_public_call_returns_documented_result_or_raises_value_or_type_error(
+    case: Entry, data: st.DataObject
+) -> None:
+    call = case.build(data)
+    try:
+        out = call.fn()
+    except ALLOWED as err:
+        event(f"raised {type(err).__name__}")
+        assert not call.valid, f"a valid call raised {type(err).__name__}: {err}"
+        return
+    except Exception as err:  # noqa: BLE001 - the point: nothing else may escape
+        pytest.fail(f"{type(err).__name__} escaped (only ValueError/TypeError may): {err}")
+    assert call.valid, f"an invalid call returned {type(out).__name__} instead of raising"
+    event("returned")
+    call.check(out)
+
+
+def test_the_table_covers_the_core_public_api() -> None:
+    names = {e.name for e in FUZZ}
+    want = {f"{m.name}_step" for m in MODELS} | {
+        "surrogate",
+        "init",
+        "scan",
+        "sequential",
+        "apply_reset",
+    }
+    assert want <= names
