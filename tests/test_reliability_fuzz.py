@@ -242,7 +242,7 @@ MODELS = [
 
 
 GOOD_PARAM_KINDS = ["float", "scalar", "per_neuron", "full"]
-BAD_PARAM_KINDS = ["bad_shape", "promote", "str"]
+BAD_PARAM_KINDS = ["bad_shape", "promote", "device", "str"]
 
 
 def draw_param(data: st.DataObject, x: Tensor, *, broken: bool = False) -> tuple[Any, bool]:
@@ -260,6 +260,8 @@ def draw_param(data: st.DataObject, x: Tensor, *, broken: bool = False) -> tuple
         return draw_tensor(data, shape, x.dtype), True
     if kind == "bad_shape":
         return torch.ones(shape[-1] + 2 if shape else 2, dtype=x.dtype), False  # never broadcasts
+    if kind == "device":  # another device (meta stands in for a GPU on CPU-only machines)
+        return torch.ones(shape[-1:], dtype=x.dtype, device="meta"), False
     if kind == "promote":  # a dimensioned tensor of another float dtype
         other = data.draw(st.sampled_from([d for d in FLOATS if d != x.dtype]))
         t = torch.ones(shape[-1:], dtype=other)
@@ -305,6 +307,7 @@ NEURON_FAULTS = [None] * 6 + [
     "dtype",
     "state_shape",
     "state_dtype",
+    "state_device",
     "state_type",
     "param",
     "option",
@@ -327,6 +330,8 @@ def neuron_call(model: Model, data: st.DataObject) -> Call:
         state = model.init(
             shape, dtype=data.draw(st.sampled_from([d for d in FLOATS if d != fdtype]))
         )
+    elif fault == "state_device":
+        state = model.init(shape, dtype=fdtype, device="meta")
     elif fault == "state_type":
         state = data.draw(st.sampled_from([(x,) * 5, [*model.init(shape, dtype=fdtype)], None]))
     else:
