@@ -44,3 +44,9 @@ from snnfunc.scan import stateless as stateless
 from snnfunc.surrogate import Surrogate as Surrogate
 
 __version__ = "0.1.0"
+
+# --- torch.func tools, nn wrappers, custom cells (issue 6) ---
+from snnfunc import cell as cell
+from snnfunc import func as func
+from snnfunc import nn as nn
+from snnfunc.cell import Cell as Cell
