@@ -45,7 +45,8 @@ class Call:
     """One drawn call: ``fn()`` runs it; ``valid`` says what the documentation promises."""
 
     fn: Callable[[], Any]
-    valid: bool  # True: must return and pass ``check``; False: must raise ValueError/TypeError
+    valid: bool | None  # True: must return and pass ``check``; False: must raise ValueError/
+    # TypeError; None: either (a value rule the builder does not model), a result is still checked
     check: Callable[[Any], None] = field(default=lambda out: None)
 
 
@@ -553,6 +554,64 @@ def _neuron(data: st.DataObject) -> Call:
     return Call(lambda: sf.neuron(model.step, params, **opts), fault is None, check)
 
 
+# --- nn wrappers (issue 6): modules around the same steps -------------------------------------
+NN_LAYERS = {  # name: (number of params, constructor)
+    "LIF": (2, lambda p: sf.nn.LIF(*p)),
+    "Synaptic": (3, lambda p: sf.nn.Synaptic(*p)),
+    "IF": (1, lambda p: sf.nn.IF(*p)),
+    "ALIF": (4, lambda p: sf.nn.ALIF(*p)),
+}
+
+
+@entry("nn")
+def _nn(data: st.DataObject) -> Call:
+    """An nn neuron layer, one step (``forward``) or all (``unroll``), state from rest or given."""
+    name = data.draw(st.sampled_from(sorted(NN_LAYERS)), label="layer")
+    fault = data.draw(st.sampled_from([None] * 4 + ["dtype", "param", "state"]), label="fault")
+    shape = data.draw(st.one_of(small_shapes.filter(len), st.just((4096, 3))), label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    unroll = data.draw(st.booleans(), label="unroll")
+    steps = data.draw(st.integers(1, 4))
+    x = maybe_grad(data, draw_tensor(data, (steps, *shape) if unroll else shape, dtype))
+    fdtype = dtype if dtype.is_floating_point else F32
+    like = torch.empty(shape, dtype=fdtype)
+    values, valid = [], fault in (None, "param")
+    n_params, make = NN_LAYERS[name]
+    bad_field = data.draw(st.integers(0, n_params - 1)) if fault == "param" else None
+    for k in range(n_params):
+        if k == bad_field:  # a wrong type, or a tensor that does not broadcast
+            value, ok = data.draw(
+                st.sampled_from([("0.5", False), (torch.ones(shape[-1] + 2, dtype=fdtype), False)])
+            )
+        else:
+            value, ok = draw_param(data, like)
+        values.append(value)
+        valid = valid and ok
+    try:
+        layer = make(values)
+    except ALLOWED:  # refused at construction: must have been invalid
+        return Call(lambda: make(values), False if not valid else True)
+    if fault == "state":
+        state: Any = data.draw(st.sampled_from([(torch.zeros(shape),) * 9, 0.0, "other dtype"]))
+        if state == "other dtype":
+            other = [d for d in FLOATS if d != fdtype][0]
+            state = layer.init_state(shape, dtype=other)
+    else:
+        state = data.draw(st.sampled_from([None, "rest"]))
+    if isinstance(state, str):
+        state = layer.init_state(shape, dtype=fdtype)
+
+    def check(out: Any) -> None:
+        z, new = out
+        spike_like(x)(z)
+        for leaf in new:
+            assert leaf.shape == shape and leaf.dtype == x.dtype
+
+    if unroll:
+        return Call(lambda: layer.unroll(x, state), valid, check)
+    return Call(lambda: layer(x, state), valid, check)
+
+
 # --- the test ---------------------------------------------------------------------------------
 _N = os.environ.get("SNNFUNC_FUZZ_EXAMPLES")
 _fuzz_settings = settings(max_examples=int(_N)) if _N else (lambda f: f)
@@ -569,11 +628,11 @@ def test_public_call_returns_documented_result_or_raises_value_or_type_error(
         out = call.fn()
     except ALLOWED as err:
         event(f"raised {type(err).__name__}")
-        assert not call.valid, f"a valid call raised {type(err).__name__}: {err}"
+        assert call.valid is not True, f"a valid call raised {type(err).__name__}: {err}"
         return
     except Exception as err:  # noqa: BLE001 - the point: nothing else may escape
         pytest.fail(f"{type(err).__name__} escaped (only ValueError/TypeError may): {err}")
-    assert call.valid, f"an invalid call returned {type(out).__name__} instead of raising"
+    assert call.valid is not False, f"an invalid call returned {type(out).__name__}, not raising"
     event("returned")
     call.check(out)
 
