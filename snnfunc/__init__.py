@@ -50,3 +50,24 @@ from snnfunc import cell as cell
 from snnfunc import func as func
 from snnfunc import nn as nn
 from snnfunc.cell import Cell as Cell
+
+# --- training, data, losses, checkpoints (issue 4) ---
+from snnfunc.checkpoint import load_checkpoint as load_checkpoint
+from snnfunc.checkpoint import save_checkpoint as save_checkpoint
+
+# --- fused scans (issue 5) ---
+from snnfunc.fused import if_scan as if_scan
+from snnfunc.fused import lif_scan as lif_scan
+from snnfunc.fused import synaptic_scan as synaptic_scan
+from snnfunc.loss import count_mse as count_mse
+from snnfunc.loss import first_spike_time as first_spike_time
+from snnfunc.loss import latency_mse as latency_mse
+from snnfunc.loss import membrane_ce as membrane_ce
+from snnfunc.loss import rate_ce as rate_ce
+from snnfunc.metrics import accuracy_count as accuracy_count
+from snnfunc.metrics import accuracy_first_spike as accuracy_first_spike
+from snnfunc.metrics import accuracy_membrane as accuracy_membrane
+from snnfunc.models import Model as Model
+from snnfunc.models import ModelConfig as ModelConfig
+from snnfunc.models import build_model as build_model
+from snnfunc.train import TrainConfig as TrainConfig

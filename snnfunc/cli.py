@@ -1,0 +1,224 @@
+"""``snnfunc`` command line: a thin face over :mod:`snnfunc.train`.
+
+Subcommands register themselves in :data:`SUBCOMMANDS`: a function ``add(subparsers)`` that adds
+its parser and sets ``func=handler`` (``handler(args) -> int`` exit status) with
+``set_defaults``. To add one from another module::
+
+    from snnfunc import cli
+
+    def add_attack(subparsers):
+        p = subparsers.add_parser("attack", help="...")
+        p.set_defaults(func=run_attack)
+
+    cli.SUBCOMMANDS.append(add_attack)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["build_parser", "main", "SUBCOMMANDS", "train_config_from_args"]
+
+Subparsers = Any  # argparse._SubParsersAction (private type)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from err
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ints, got {text!r}")
+    return values
+
+
+def add_train(subparsers: Subparsers) -> None:
+    from snnfunc.models import MODELS, NEURONS, SURROGATES
+    from snnfunc.train import LOSSES
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a spiking network (default: the bundled 8x8 digits, well under a minute)",
+        description=(
+            "Train, evaluate on the test split and write OUT/metrics.json, the checkpoint "
+            "(OUT/model.safetensors + OUT/config.json) and PNG plots. Options left out take "
+            "the preset of the dataset and model (mnist+fcn = snnTorch tutorial 3)."
+        ),
+    )
+    p.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory of the MNIST IDX files (default ../shared/data/mnist if present)",
+    )
+    p.add_argument("--model", choices=MODELS, default="fcn")
+    p.add_argument(
+        "--neuron", choices=NEURONS, default=None, help="default: synaptic (fcn), lif (conv)"
+    )
+    p.add_argument(
+        "--hidden", type=_int_list, default=None, help="e.g. 1000 or 1000,500; conv: 12,32"
+    )
+    p.add_argument("--alpha", type=float, default=None, help="synaptic current decay")
+    p.add_argument("--beta", type=float, default=None, help="membrane decay")
+    p.add_argument(
+        "--surrogate",
+        choices=tuple(SURROGATES),
+        default=None,
+        help="surrogate gradient (default atan, as snnTorch; heaviside: tutorial 3's text)",
+    )
+    p.add_argument("--epochs", type=_positive_int, default=None)
+    p.add_argument("--num-steps", type=_positive_int, default=None, help="time steps T")
+    p.add_argument("--batch-size", type=_positive_int, default=None)
+    p.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
+    p.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default=None,
+        help="learning-rate schedule (default constant; cosine for mnist+conv)",
+    )
+    p.add_argument("--loss", choices=tuple(LOSSES), default="membrane_ce")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--out", default="runs/snnfunc", help="output directory")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
+    p.add_argument("--max-batches", type=_positive_int, default=None, help="batches per epoch cap")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=_run_train)
+
+
+def train_config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~snnfunc.train.TrainConfig` for parsed ``train`` arguments."""
+    from snnfunc.train import TrainConfig
+
+    return TrainConfig(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        model=args.model,
+        neuron=args.neuron,
+        hidden=args.hidden,
+        alpha=args.alpha,
+        beta=args.beta,
+        surrogate=args.surrogate,
+        epochs=args.epochs,
+        num_steps=args.num_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        schedule=args.schedule,
+        loss=args.loss,
+        seed=args.seed,
+        device=args.device,
+        out=args.out,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        max_batches=args.max_batches,
+        progress=not args.no_progress,
+        plots=not args.no_plots,
+    )
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from snnfunc.train import train
+
+    metrics = train(train_config_from_args(args))
+    print(
+        f"test accuracy {metrics['test_accuracy']:.4f} (by spike count; membrane "
+        f"{metrics['test_accuracy_membrane']:.4f}), train {metrics['train_seconds']:.1f} s; "
+        f"wrote {args.out}/metrics.json, model.safetensors, config.json"
+    )
+    return 0
+
+
+def add_eval(subparsers: Subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval", help="evaluate a checkpoint", description="Reload a checkpoint and evaluate it."
+    )
+    p.add_argument(
+        "--checkpoint", required=True, help="directory with model.safetensors + config.json"
+    )
+    p.add_argument(
+        "--dataset", choices=("digits", "mnist"), default=None, help="default: as trained"
+    )
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=512)
+    p.add_argument("--num-steps", type=_positive_int, default=None, help="default: as trained")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from snnfunc.train import evaluate_checkpoint
+
+    result = evaluate_checkpoint(
+        args.checkpoint,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        num_steps=args.num_steps,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['dataset']} test accuracy {result['accuracy']:.4f} (by spike count; "
+            f"membrane {result['accuracy_membrane']:.4f}) on {int(result['samples'])} samples"
+        )
+    return 0
+
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_train, add_eval]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``snnfunc`` parser with every registered subcommand."""
+    from snnfunc import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="snnfunc", description="Train and evaluate spiking neural networks."
+    )
+    parser.add_argument("--version", action="version", version=f"snnfunc {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``snnfunc`` console script. Returns the exit status.
+
+    Expected failures (missing/corrupt files, bad settings, an existing ``--out``) print one
+    ``snnfunc: error: ...`` line and exit with status 2, without a traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
+        print(f"snnfunc {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Classification accuracy of a spiking network's output ``[T, B, C]`` against targets ``[B]``.
+
+Each metric returns the fraction correct as a 0-d float tensor (call ``.item()`` for a number).
+Ties go to the lowest class index (``argmax``/``argmin`` semantics), so a silent network
+predicts class 0: keep that in mind when reading accuracies of untrained networks.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from snnfunc._checks import check_choice
+from snnfunc.loss import _check_output, first_spike_time
+
+__all__ = ["accuracy_count", "accuracy_membrane", "accuracy_first_spike", "predict_count"]
+
+
+def predict_count(spikes: Tensor) -> Tensor:
+    """Predicted class by spike count (the tutorial's rule). ``[T, B, C] -> [B]`` (long)."""
+    return spikes.sum(0).argmax(-1)
+
+
+def _fraction(pred: Tensor, targets: Tensor) -> Tensor:
+    return (pred == targets.long()).to(torch.get_default_dtype()).mean()
+
+
+def accuracy_count(spikes: Tensor, targets: Tensor) -> Tensor:
+    """Fraction of the batch whose most-spiking output neuron is the target.
+
+    Args:
+        spikes: output spikes ``[T, B, C]``.
+        targets: class indices ``[B]``.
+    Returns:
+        0-d tensor in [0, 1].
+    """
+    _check_output("spikes", spikes, targets)
+    return _fraction(predict_count(spikes), targets)
+
+
+def accuracy_membrane(
+    membrane: Tensor, targets: Tensor, *, reduce: Literal["mean", "max", "last"] = "mean"
+) -> Tensor:
+    """Fraction of the batch whose output membrane (mean over time, max, or last step) is
+    highest at the target.
+
+    Args:
+        membrane: output membrane ``[T, B, C]``.
+        targets: class indices ``[B]``.
+        reduce: how to collapse time: ``"mean"`` (default), ``"max"`` or ``"last"``.
+    Returns:
+        0-d tensor in [0, 1].
+    """
+    _check_output("membrane", membrane, targets)
+    check_choice("reduce", reduce, ("mean", "max", "last"))
+    if reduce == "mean":
+        score = membrane.mean(0)
+    elif reduce == "max":
+        score = membrane.amax(0)
+    else:
+        score = membrane[-1]
+    return _fraction(score.argmax(-1), targets)
+
+
+def accuracy_first_spike(spikes: Tensor, targets: Tensor) -> Tensor:
+    """Fraction of the batch whose first output neuron to fire is the target.
+
+    A neuron that never fires has first-spike time ``T``; simultaneous first spikes go to the
+    lowest class index.
+
+    Args:
+        spikes: output spikes ``[T, B, C]``.
+        targets: class indices ``[B]``.
+    Returns:
+        0-d tensor in [0, 1].
+    """
+    _check_output("spikes", spikes, targets)
+    return _fraction(first_spike_time(spikes.detach()).argmin(-1), targets)

@@ -1,0 +1,146 @@
+"""Plots of spiking activity; each function returns a ``matplotlib.figure.Figure``.
+
+matplotlib is an optional extra (``pip install 'snnfunc[plot]'``), imported only here. The
+figures are built with the object API (no pyplot state), so they render headless; save with
+``fig.savefig("x.png")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from snnfunc._checks import check_tensor
+
+__all__ = ["raster", "traces", "spike_counts", "loss_curve"]
+
+
+def _figure(**kwargs: Any) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("snnfunc.plot needs matplotlib: pip install 'snnfunc[plot]'") from err
+    return Figure(**kwargs)
+
+
+def _as_2d(name: str, value: Tensor) -> Tensor:
+    """``[T, ...]`` -> ``[T, N]`` on the CPU, detached."""
+    check_tensor(name, value)
+    if value.dim() < 1:
+        raise ValueError(f"{name} must be [T, N] (time-major), got a 0-d tensor")
+    flat = value.detach().cpu().float()
+    return flat.reshape(flat.shape[0], -1)
+
+
+def raster(
+    spikes: Tensor | Sequence[Tensor],
+    *,
+    titles: Sequence[str] | None = None,
+    max_neurons: int = 200,
+) -> Any:
+    """Spike raster: one dot per spike, time on x, neuron on y.
+
+    Args:
+        spikes: ``[T, N]`` (one sample; extra dims are flattened into ``N``), or a sequence of
+            them (e.g. every layer of a network), drawn as stacked panels.
+        titles: one title per panel.
+        max_neurons: show at most this many neurons per panel (the first ones).
+    Returns:
+        The Figure.
+    """
+    layers = [spikes] if isinstance(spikes, Tensor) else list(spikes)
+    if not layers:
+        raise ValueError("spikes must be a tensor [T, N] or a non-empty sequence of them")
+    if titles is not None and len(titles) != len(layers):
+        raise ValueError(f"titles has {len(titles)} entries for {len(layers)} panels")
+    fig = _figure(figsize=(8, 1.0 + 1.8 * len(layers)), layout="constrained")
+    axes = fig.subplots(len(layers), 1, squeeze=False)[:, 0]
+    for k, (ax, layer) in enumerate(zip(axes, layers, strict=True)):
+        data = _as_2d("spikes", layer)[:, :max_neurons]
+        t, n = data.nonzero(as_tuple=True)
+        ax.scatter(t.numpy(), n.numpy(), s=4, c="black", marker="|")
+        ax.set_xlim(-0.5, data.shape[0] - 0.5)
+        ax.set_ylim(-0.5, data.shape[1] - 0.5)
+        ax.set_ylabel("neuron")
+        if titles is not None:
+            ax.set_title(titles[k], fontsize=9)
+    axes[-1].set_xlabel("time step")
+    return fig
+
+
+def traces(
+    membrane: Tensor,
+    *,
+    threshold: float | None = None,
+    labels: Sequence[str] | None = None,
+) -> Any:
+    """Membrane traces over time, one line per neuron.
+
+    Args:
+        membrane: ``[T, N]`` (one sample).
+        threshold: draw the firing threshold as a dashed line.
+        labels: one legend label per neuron (default the neuron index).
+    Returns:
+        The Figure.
+    """
+    data = _as_2d("membrane", membrane)
+    if labels is not None and len(labels) != data.shape[1]:
+        raise ValueError(f"labels has {len(labels)} entries for {data.shape[1]} neurons")
+    fig = _figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    for k in range(data.shape[1]):
+        ax.plot(data[:, k].numpy(), label=labels[k] if labels is not None else str(k))
+    if threshold is not None:
+        ax.axhline(threshold, color="gray", linestyle="--", linewidth=1, label="threshold")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("membrane")
+    if data.shape[1] <= 20:
+        ax.legend(fontsize=7, ncol=2, loc="upper left")
+    return fig
+
+
+def spike_counts(spikes: Tensor, *, labels: Sequence[str] | None = None) -> Any:
+    """Bar chart of each neuron's spike count over time.
+
+    Args:
+        spikes: ``[T, N]`` (one sample).
+        labels: one tick label per neuron.
+    Returns:
+        The Figure.
+    """
+    counts = _as_2d("spikes", spikes).sum(0)
+    if labels is not None and len(labels) != counts.shape[0]:
+        raise ValueError(f"labels has {len(labels)} entries for {counts.shape[0]} neurons")
+    fig = _figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.subplots()
+    positions = list(range(counts.shape[0]))
+    ax.bar(positions, counts.numpy())
+    if labels is not None:
+        ax.set_xticks(positions, labels)
+    ax.set_xlabel("neuron")
+    ax.set_ylabel("spike count")
+    return fig
+
+
+def loss_curve(losses: Sequence[float], *, smooth: int = 20) -> Any:
+    """Training loss per batch, with a running mean over ``smooth`` batches.
+
+    Args:
+        losses: one value per batch.
+        smooth: window of the running mean (1: none).
+    Returns:
+        The Figure.
+    """
+    values = [float(v) for v in losses]
+    fig = _figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(values, alpha=0.4, label="batch")
+    if smooth > 1 and len(values) >= smooth:
+        running = [sum(values[k - smooth : k]) / smooth for k in range(smooth, len(values) + 1)]
+        ax.plot(range(smooth - 1, len(values)), running, label=f"mean of {smooth}")
+    ax.set_xlabel("batch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    return fig
