@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnfunc._checks import check_choice, check_floating, check_tensor
+from snnfunc._checks import check_choice, check_floating, check_tensor, is_traced
 
 __all__ = ["membrane_ce", "rate_ce", "count_mse", "latency_mse", "first_spike_time"]
 
@@ -43,6 +43,13 @@ def _check_output(name: str, out: Tensor, targets: Tensor) -> None:
             f"targets must be [B] = [{out.shape[1]}] to match {name} {tuple(out.shape)}, "
             f"got {tuple(targets.shape)}"
         )
+    if targets.numel() and not is_traced(targets):  # values: eager only (see snnfunc._checks)
+        bad = (targets < 0) | (targets >= out.shape[2])
+        if bool(bad.any()):
+            raise ValueError(
+                f"targets must be class indices in [0, C) = [0, {out.shape[2]}), "
+                f"got {targets[bad][0].item()}"
+            )
 
 
 def membrane_ce(

@@ -45,7 +45,8 @@ class Call:
     """One drawn call: ``fn()`` runs it; ``valid`` says what the documentation promises."""
 
     fn: Callable[[], Any]
-    valid: bool  # True: must return and pass ``check``; False: must raise ValueError/TypeError
+    valid: bool | None  # True: must return and pass ``check``; False: must raise ValueError/
+    # TypeError; None: either (a value rule the builder does not model), a result is still checked
     check: Callable[[Any], None] = field(default=lambda out: None)
 
 
@@ -242,7 +243,7 @@ MODELS = [
 
 
 GOOD_PARAM_KINDS = ["float", "scalar", "per_neuron", "full"]
-BAD_PARAM_KINDS = ["bad_shape", "promote", "str"]
+BAD_PARAM_KINDS = ["bad_shape", "promote", "device", "str"]
 
 
 def draw_param(data: st.DataObject, x: Tensor, *, broken: bool = False) -> tuple[Any, bool]:
@@ -260,6 +261,8 @@ def draw_param(data: st.DataObject, x: Tensor, *, broken: bool = False) -> tuple
         return draw_tensor(data, shape, x.dtype), True
     if kind == "bad_shape":
         return torch.ones(shape[-1] + 2 if shape else 2, dtype=x.dtype), False  # never broadcasts
+    if kind == "device":  # another device (meta stands in for a GPU on CPU-only machines)
+        return torch.ones(shape[-1:], dtype=x.dtype, device="meta"), False
     if kind == "promote":  # a dimensioned tensor of another float dtype
         other = data.draw(st.sampled_from([d for d in FLOATS if d != x.dtype]))
         t = torch.ones(shape[-1:], dtype=other)
@@ -305,6 +308,7 @@ NEURON_FAULTS = [None] * 6 + [
     "dtype",
     "state_shape",
     "state_dtype",
+    "state_device",
     "state_type",
     "param",
     "option",
@@ -327,6 +331,8 @@ def neuron_call(model: Model, data: st.DataObject) -> Call:
         state = model.init(
             shape, dtype=data.draw(st.sampled_from([d for d in FLOATS if d != fdtype]))
         )
+    elif fault == "state_device":
+        state = model.init(shape, dtype=fdtype, device="meta")
     elif fault == "state_type":
         state = data.draw(st.sampled_from([(x,) * 5, [*model.init(shape, dtype=fdtype)], None]))
     else:
@@ -548,6 +554,184 @@ def _neuron(data: st.DataObject) -> Call:
     return Call(lambda: sf.neuron(model.step, params, **opts), fault is None, check)
 
 
+# --- nn wrappers (issue 6): modules around the same steps -------------------------------------
+NN_LAYERS = {  # name: (number of params, constructor)
+    "LIF": (2, lambda p: sf.nn.LIF(*p)),
+    "Synaptic": (3, lambda p: sf.nn.Synaptic(*p)),
+    "IF": (1, lambda p: sf.nn.IF(*p)),
+    "ALIF": (4, lambda p: sf.nn.ALIF(*p)),
+}
+
+
+@entry("nn")
+def _nn(data: st.DataObject) -> Call:
+    """An nn neuron layer, one step (``forward``) or all (``unroll``), state from rest or given."""
+    name = data.draw(st.sampled_from(sorted(NN_LAYERS)), label="layer")
+    fault = data.draw(st.sampled_from([None] * 4 + ["dtype", "param", "state"]), label="fault")
+    shape = data.draw(st.one_of(small_shapes.filter(len), st.just((4096, 3))), label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    unroll = data.draw(st.booleans(), label="unroll")
+    steps = data.draw(st.integers(1, 4))
+    x = maybe_grad(data, draw_tensor(data, (steps, *shape) if unroll else shape, dtype))
+    fdtype = dtype if dtype.is_floating_point else F32
+    like = torch.empty(shape, dtype=fdtype)
+    values, valid = [], fault in (None, "param")
+    n_params, make = NN_LAYERS[name]
+    bad_field = data.draw(st.integers(0, n_params - 1)) if fault == "param" else None
+    for k in range(n_params):
+        if k == bad_field:  # a wrong type, or a tensor that does not broadcast
+            value, ok = data.draw(
+                st.sampled_from([("0.5", False), (torch.ones(shape[-1] + 2, dtype=fdtype), False)])
+            )
+        else:
+            value, ok = draw_param(data, like)
+        values.append(value)
+        valid = valid and ok
+    try:
+        layer = make(values)
+    except ALLOWED:  # refused at construction: must have been invalid
+        return Call(lambda: make(values), False if not valid else True)
+    if fault == "state":
+        state: Any = data.draw(st.sampled_from([(torch.zeros(shape),) * 9, 0.0, "other dtype"]))
+        if state == "other dtype":
+            other = [d for d in FLOATS if d != fdtype][0]
+            state = layer.init_state(shape, dtype=other)
+    else:
+        state = data.draw(st.sampled_from([None, "rest"]))
+    if isinstance(state, str):
+        state = layer.init_state(shape, dtype=fdtype)
+
+    def check(out: Any) -> None:
+        z, new = out
+        spike_like(x)(z)
+        for leaf in new:
+            assert leaf.shape == shape and leaf.dtype == x.dtype
+
+    if unroll:
+        return Call(lambda: layer.unroll(x, state), valid, check)
+    return Call(lambda: layer(x, state), valid, check)
+
+
+# --- fused scans (issue 5): the documented result is scan's, bit for bit ------------------------
+FUSED = {"lif": ("lif_scan", 0), "synaptic": ("synaptic_scan", 1), "if": ("if_scan", 2)}
+
+
+def fused_call(model: Model, data: st.DataObject) -> Call:
+    """A fused scan with at most one fault; a valid call must equal the reference scan."""
+    import snnfunc.fused as fused
+
+    fault = data.draw(
+        st.sampled_from([None] * 6 + ["dtype", "state_shape", "param", "option", "T"])
+    )
+    shape = data.draw(st.one_of(small_shapes, small_shapes, st.just((512, 8))), label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    steps = 0 if fault == "T" else data.draw(st.integers(1, 5), label="T")
+    static = data.draw(st.booleans(), label="static input") and fault != "T"
+    xs = maybe_grad(data, draw_tensor(data, shape if static else (steps, *shape), dtype))
+    fdtype = dtype if dtype.is_floating_point else F32
+    state = model.init((*shape, 2) if fault == "state_shape" else shape, dtype=fdtype)
+    bad_field = data.draw(st.sampled_from(model.per_neuron)) if fault == "param" else None
+    values, valid = {}, fault in (None, "param")
+    for name in model.per_neuron:
+        values[name], ok = draw_param(
+            data, torch.empty(shape, dtype=fdtype), broken=name == bad_field
+        )
+        valid = valid and ok
+    params = model.params_type(**values)
+    opts, _ = draw_options(data, broken=fault == "option")
+    backend = data.draw(
+        st.sampled_from(["auto", "auto", "torch", "kernel", "scan"]), label="backend"
+    )
+    num_steps = steps if static else None
+    run = getattr(fused, FUSED[model.name][0])
+
+    def call() -> Any:
+        return run(state, xs, params, num_steps=num_steps, backend=backend, **opts)
+
+    def check(out: Any) -> None:
+        spikes, final = out
+        assert spikes.shape == (steps, *shape) and spikes.dtype == dtype
+        ref_spikes, ref_final = sf.scan(
+            partial(model.step, params=params, **opts), state, xs, num_steps=num_steps
+        )
+        exact = {"rtol": 0.0, "atol": 0.0, "equal_nan": True}
+        torch.testing.assert_close(spikes, ref_spikes, **exact)
+        for got, want in zip(final, ref_final, strict=True):
+            torch.testing.assert_close(got, want, **exact)
+        check_backward(xs, spikes)
+
+    # an explicit backend refuses (ValueError) inputs it cannot run: dtype, device, surrogate
+    return Call(call, None if valid and backend in ("kernel", "torch") else valid, check)
+
+
+for _model in MODELS:
+    if _model.name in FUSED:
+        entry(FUSED[_model.name][0])(partial(fused_call, _model))
+
+
+# --- losses and metrics (issue 4): [T, B, C] outputs, [B] class targets ---------------------------
+def _losses_and_metrics() -> dict[str, Callable[..., Tensor]]:
+    from snnfunc import loss, metrics
+
+    return {
+        "membrane_ce": loss.membrane_ce,
+        "membrane_ce_mean": partial(loss.membrane_ce, time_reduction="mean"),
+        "rate_ce": loss.rate_ce,
+        "count_mse": loss.count_mse,
+        "latency_mse": loss.latency_mse,
+        "accuracy_count": metrics.accuracy_count,
+        "accuracy_membrane": metrics.accuracy_membrane,
+        "accuracy_membrane_last": partial(metrics.accuracy_membrane, reduce="last"),
+        "accuracy_first_spike": metrics.accuracy_first_spike,
+    }
+
+
+@entry("loss_and_metrics")
+def _loss_metric(data: st.DataObject) -> Call:
+    fns = _losses_and_metrics()
+    name = data.draw(st.sampled_from(sorted(fns)), label="function")
+    fault = data.draw(
+        st.sampled_from(
+            [None] * 5 + ["dtype", "rank", "targets_dtype", "targets_shape", "targets_range"]
+        ),
+        label="fault",
+    )
+    t, b, c = (
+        data.draw(st.integers(1, 5)),
+        data.draw(st.integers(1, 6)),
+        data.draw(st.integers(1, 5)),
+    )
+    shape: tuple[int, ...] = (
+        (t, b, c) if fault != "rank" else data.draw(st.sampled_from([(b, c), (t, b, c, 1), ()]))
+    )
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    if (
+        "accuracy_count" in name
+        or "first_spike" in name
+        or name in ("rate_ce", "count_mse", "latency_mse")
+    ):
+        out = (torch.rand(shape, generator=torch.Generator().manual_seed(0)) < 0.3).to(dtype)
+    else:
+        out = draw_tensor(data, shape, dtype)
+    out = maybe_grad(data, out)
+    targets = torch.randint(0, c, (b,), generator=torch.Generator().manual_seed(1))
+    if fault == "targets_dtype":
+        targets = targets.float()
+    elif fault == "targets_shape":
+        targets = targets[None].expand(2, b)
+    elif fault == "targets_range":
+        targets = targets + data.draw(st.sampled_from([c, -c - 1]))
+    valid = fault is None
+
+    def check(value: Tensor) -> None:
+        assert value.shape == () and value.is_floating_point()
+        if name.startswith("accuracy"):
+            assert 0.0 <= float(value) <= 1.0
+        check_backward(out, value)
+
+    return Call(lambda: fns[name](out, targets), valid, check)
+
+
 # --- the test ---------------------------------------------------------------------------------
 _N = os.environ.get("SNNFUNC_FUZZ_EXAMPLES")
 _fuzz_settings = settings(max_examples=int(_N)) if _N else (lambda f: f)
@@ -564,11 +748,11 @@ def test_public_call_returns_documented_result_or_raises_value_or_type_error(
         out = call.fn()
     except ALLOWED as err:
         event(f"raised {type(err).__name__}")
-        assert not call.valid, f"a valid call raised {type(err).__name__}: {err}"
+        assert call.valid is not True, f"a valid call raised {type(err).__name__}: {err}"
         return
     except Exception as err:  # noqa: BLE001 - the point: nothing else may escape
         pytest.fail(f"{type(err).__name__} escaped (only ValueError/TypeError may): {err}")
-    assert call.valid, f"an invalid call returned {type(out).__name__} instead of raising"
+    assert call.valid is not False, f"an invalid call returned {type(out).__name__}, not raising"
     event("returned")
     call.check(out)
 

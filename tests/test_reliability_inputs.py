@@ -310,12 +310,80 @@ def _rlif_rows() -> list[Bad]:
     ]  # fmt: skip
 
 
+def _loss_rows() -> list[Bad]:
+    from snnfunc import loss, metrics
+    from snnfunc.train import TrainConfig, resolve
+
+    out = torch.rand(3, 2, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([1, 0])
+    return [
+        Bad("membrane_ce-targets-range", lambda: loss.membrane_ce(out, torch.tensor([4, 0])),
+            ValueError, r"targets must be class indices in \[0, C\) = \[0, 4\), got 4"),
+        Bad("rate_ce-targets-negative", lambda: loss.rate_ce(out, torch.tensor([-1, 0])),
+            ValueError, r"targets must be class indices in \[0, C\) = \[0, 4\), got -1"),
+        Bad("accuracy_first_spike-targets-range",
+            lambda: metrics.accuracy_first_spike(out, torch.tensor([9, 0])), ValueError,
+            r"targets must be class indices in \[0, C\) = \[0, 4\), got 9"),
+        Bad("count_mse-targets-float", lambda: loss.count_mse(out, y.float()), TypeError,
+            r"targets must hold integer class indices, got dtype torch.float32"),
+        Bad("latency_mse-rank", lambda: loss.latency_mse(out[0], y), ValueError,
+            r"spikes must be \[T, B, C\] \(time, batch, classes\), got \(2, 4\)"),
+        Bad("accuracy_count-targets-shape",
+            lambda: metrics.accuracy_count(out, torch.tensor([1, 0, 2])), ValueError,
+            r"targets must be \[B\] = \[2\] to match spikes \(3, 2, 4\), got \(3,\)"),
+        Bad("accuracy_membrane-reduce",
+            lambda: metrics.accuracy_membrane(out, y, reduce="median"), ValueError,
+            r"reduce must be one of \('mean', 'max', 'last'\), got 'median'"),
+        Bad("membrane_ce-time-reduction",
+            lambda: loss.membrane_ce(out, y, time_reduction="max"), ValueError,
+            r"time_reduction must be one of \('sum', 'mean'\), got 'max'"),
+        Bad("membrane_ce-int", lambda: loss.membrane_ce(out.long(), y), TypeError,
+            r"membrane must be a floating-point tensor .*got dtype torch.int64"),
+        Bad("count_mse-rate", lambda: loss.count_mse(out, y, correct_rate=1.5), ValueError,
+            r"correct_rate must lie in \[0, 1\] \(spikes per step\), got 1.5"),
+        Bad("train-neuron", lambda: resolve(TrainConfig(neuron="hh")), ValueError,
+            r"neuron must be one of \('lif', 'synaptic', 'if', 'alif'\), got 'hh'"),
+        Bad("train-dataset", lambda: resolve(TrainConfig(dataset="cifar")), ValueError,
+            r"dataset must be one of \('digits', 'mnist'\), got 'cifar'"),
+        Bad("train-epochs", lambda: resolve(TrainConfig(epochs=0)), ValueError,
+            r"epochs must be a positive int, got 0"),
+        Bad("train-lr", lambda: resolve(TrainConfig(lr=-1.0)), ValueError,
+            r"lr must be a positive finite float, got -1.0"),
+    ]  # fmt: skip
+
+
+def _fused_rows() -> list[Bad]:
+    s, p = sf.lif_init((2, N)), sf.LIFParams(0.9, 1.0)
+    xs = torch.ones(4, 2, N)
+    return [
+        Bad("lif_scan-xs-int", lambda: sf.lif_scan(s, xs.long(), p), TypeError,
+            r"xs must be a floating-point tensor .*got dtype torch.int64"),
+        Bad("lif_scan-empty-time", lambda: sf.lif_scan(s, xs[:0], p), ValueError,
+            r"xs must have at least one time step \(T >= 1\), got T = 0"),
+        Bad("lif_scan-num-steps", lambda: sf.lif_scan(s, xs[0], p, num_steps=0), ValueError,
+            r"num_steps must be >= 1, got 0"),
+        Bad("lif_scan-state-shape", lambda: sf.lif_scan(sf.lif_init(N), xs, p), ValueError,
+            r"state.v has shape \(3,\) but x has shape \(2, 3\)"),
+        Bad("synaptic_scan-param-dtype",
+            lambda: sf.synaptic_scan(sf.synaptic_init((2, N)), xs,
+                                     sf.SynapticParams(torch.ones(N, dtype=F64), 0.9, 1.0)),
+            TypeError, r"params.alpha is torch.float64 of shape \(3,\) but x is torch.float32"),
+        Bad("if_scan-reset",
+            lambda: sf.if_scan(sf.if_init((2, N)), xs, sf.IFParams(1.0), reset="hard"), ValueError,
+            r"reset must be one of \('subtract', 'zero', 'none'\), got 'hard'"),
+        Bad("lif_scan-backend", lambda: sf.lif_scan(s, xs, p, backend="cuda"), ValueError,
+            r"backend must be one of"),
+    ]  # fmt: skip
+
+
 BAD_INPUTS: list[Bad] = [
     *(row for spec in SPECS for row in _neuron_rows(spec)),
     *_rlif_rows(),
     *_surrogate_rows(),
     *_reset_rows(),
     *_scan_rows(),
+    *_loss_rows(),
+    *_fused_rows(),
 ]
 
 

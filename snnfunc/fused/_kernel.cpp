@@ -57,14 +57,16 @@ inline void forward_step(int64_t n, const S* __restrict__ xt, S* __restrict__ zt
     }
     const S h = be[k] * v[k] + cur;
     S z, vn, u;
+    // spikes H(u) = 1[u > 0], NaN where u is NaN (the NaN policy: as snnfunc.surrogate.step)
     if constexpr (DELAY) {
-      const S r = (v[k] - th[k]) > S(0) ? S(1) : S(0);
+      const S ur = v[k] - th[k];
+      const S r = ur > S(0) ? S(1) : (ur == ur ? S(0) : ur);
       vn = reset_of<S, RESET>(h, r, th[k]);
       u = vn - th[k];
-      z = u > S(0) ? S(1) : S(0);
+      z = u > S(0) ? S(1) : (u == u ? S(0) : u);
     } else {
       u = h - th[k];
-      z = u > S(0) ? S(1) : S(0);
+      z = u > S(0) ? S(1) : (u == u ? S(0) : u);
       vn = reset_of<S, RESET>(h, z, th[k]);
     }
     v[k] = vn;
