@@ -43,28 +43,23 @@ from snnfunc.scan import sequential as sequential
 from snnfunc.scan import stateless as stateless
 from snnfunc.surrogate import Surrogate as Surrogate
 
-__version__ = "0.1.0"
-
-# --- torch.func tools, nn wrappers, custom cells (issue 6) ---
-# --- encoders, straight-through Bernoulli and adversarial attacks (issue 3) ---
-from snnfunc import attacks as attacks
-from snnfunc import cell as cell
-from snnfunc import encode as encode
-from snnfunc import func as func
-from snnfunc import nn as nn
-from snnfunc.bernoulli import bernoulli as bernoulli
-from snnfunc.cell import Cell as Cell
-from snnfunc.encode import rate as rate
-
 # isort: split
-# --- training, data, losses, checkpoints (issue 4) ---
-from snnfunc.checkpoint import load_checkpoint as load_checkpoint
-from snnfunc.checkpoint import save_checkpoint as save_checkpoint
-
-# --- fused scans (issue 5) ---
+# Fused multi-step neurons (equal to scan of the step, one kernel for all T).
 from snnfunc.fused import if_scan as if_scan
 from snnfunc.fused import lif_scan as lif_scan
 from snnfunc.fused import synaptic_scan as synaptic_scan
+
+# isort: split
+# Encoders, straight-through Bernoulli, adversarial attacks.
+from snnfunc import attacks as attacks
+from snnfunc import encode as encode
+from snnfunc.bernoulli import bernoulli as bernoulli
+from snnfunc.encode import rate as rate
+
+# isort: split
+# Losses, metrics, models, training and checkpoints.
+from snnfunc.checkpoint import load_checkpoint as load_checkpoint
+from snnfunc.checkpoint import save_checkpoint as save_checkpoint
 from snnfunc.loss import count_mse as count_mse
 from snnfunc.loss import first_spike_time as first_spike_time
 from snnfunc.loss import latency_mse as latency_mse
@@ -79,7 +74,16 @@ from snnfunc.models import build_model as build_model
 from snnfunc.train import TrainConfig as TrainConfig
 
 # isort: split
-# --- interop: NIR, Norse/SpikingJelly parity, time constants (issue 7) ---
+# torch.func tools, nn.Module wrappers, custom cells.
+from snnfunc import cell as cell
+from snnfunc import func as func
+from snnfunc import nn as nn
+from snnfunc.cell import Cell as Cell
+
+# isort: split
+# Interop: NIR, Norse/SpikingJelly parameter mappings, time constants.
 from snnfunc import interop as interop
 from snnfunc.interop.params import decay_from_tau as decay_from_tau
 from snnfunc.interop.params import tau_from_decay as tau_from_decay
+
+__version__ = "0.1.0"

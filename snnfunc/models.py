@@ -38,6 +38,7 @@ from torch import Tensor
 
 from snnfunc import surrogate as sg
 from snnfunc._checks import check_choice, check_int_at_least
+from snnfunc.fused import if_scan, lif_scan, synaptic_scan
 from snnfunc.neurons import (
     ALIFParams,
     IFParams,
@@ -253,12 +254,35 @@ def _init_state(config: ModelConfig, like: Tensor) -> Any:
     return init(tuple(like.shape), dtype=like.dtype, device=like.device)
 
 
+_FUSED: dict[Any, Callable[..., tuple[Tensor, Any]]] = {
+    lif_step: lif_scan,
+    synaptic_step: synaptic_scan,
+    if_step: if_scan,
+}
+
+
 def _unroll(config: ModelConfig, xs: Tensor, *, num_steps: int | None = None) -> Tensor:
     """One neuron layer over time: currents ``[T, B, ...]`` (or static ``[B, ...]`` with
-    ``num_steps``) -> spikes ``[T, B, ...]``. (A fused multi-step neuron drops in here.)"""
-    layer = _neuron_layer(config)
+    ``num_steps``) -> spikes ``[T, B, ...]``.
+
+    LIF, synaptic and IF layers run fused (:mod:`snnfunc.fused`: the same numbers as ``scan`` of
+    the step, one kernel for all T); ALIF runs through ``scan``.
+    """
+    step, params, _ = _neuron_parts(config)
     state = _init_state(config, xs if num_steps is not None else xs[0])
-    spikes, _ = scan(layer.fn, state, xs, num_steps=num_steps)
+    fused = _FUSED.get(step)
+    if fused is not None:
+        spikes, _ = fused(
+            state,
+            xs,
+            params,
+            num_steps=num_steps,
+            spike_fn=SURROGATES[config.surrogate](),
+            reset=config.reset,
+            reset_delay=config.reset_delay,
+        )
+    else:
+        spikes, _ = scan(_neuron_layer(config).fn, state, xs, num_steps=num_steps)
     out: Tensor = spikes
     return out
 

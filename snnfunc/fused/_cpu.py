@@ -1,8 +1,8 @@
 """The C++ kernel of the fused scans: built on first use with the system C++ compiler, cached.
 
 The kernel (``_kernel.cpp``) is plain C++ with OpenMP and a C ABI, loaded with :mod:`ctypes`; it
-includes no torch or pybind headers, so a cold build takes about a second (a
-``torch.utils.cpp_extension.load_inline`` build of the same code takes tens of seconds here).
+includes no torch or pybind headers (which dominate a ``torch.utils.cpp_extension`` build), so a
+cold build is one small translation unit: about 6.6 s of CPU with g++ 12 at ``-O2``.
 It reuses torch's OpenMP runtime (same ``libgomp.so.1``), so it shares torch's thread pool.
 
 Environment:
