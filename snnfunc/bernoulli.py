@@ -36,7 +36,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc._checks import check_floating, check_in_unit_interval
+from snnfunc._checks import check_dtype_device, check_floating, check_in_unit_interval
+from snnfunc.neurons._common import as_shape
 
 __all__ = ["bernoulli", "uniform_noise"]
 
@@ -147,7 +148,8 @@ def uniform_noise(
     Draw it outside ``vmap`` and pass it in; with the same seeded ``generator`` the result is the
     same on every call.
     """
-    return torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
+    dtype, dev = check_dtype_device(dtype, device)
+    return torch.rand(as_shape(shape), generator=generator, dtype=dtype, device=dev)
 
 
 def bernoulli(

@@ -33,9 +33,11 @@ import torch
 from torch import Tensor
 
 from snnfunc._checks import (
+    check_broadcasts_to,
     check_floating,
     check_in_unit_interval,
     check_int_at_least,
+    check_param_like,
     check_positive,
     is_traced,
 )
@@ -304,7 +306,8 @@ def latency(
         if keep is not None:
             late = late & keep
         if bool(late.any()):
-            latest = int(step_index[late].max().item())
+            latest = step_index[late].max().item()  # may be inf where x's dtype overflows
+            latest = int(latest) if math.isfinite(latest) else latest
             raise ValueError(
                 f"a spike falls at step {latest}, after the last step num_steps - 1 = "
                 f"{num_steps - 1}: raise num_steps, lower tau, or pass normalize=True"
@@ -324,9 +327,11 @@ def latency(
 
 
 # --- delta -----------------------------------------------------------------------------------
-def _reference(name: str, value: Tensor | float) -> Tensor | float:
+def _reference(name: str, value: Tensor | float, xs: Tensor) -> Tensor | float:
     if isinstance(value, Tensor):
         check_floating(name, value)
+        check_broadcasts_to(name, value, xs.shape[1:])
+        check_param_like(name, value, xs)
         return value
     return _check_float_option(name, value)
 
@@ -374,7 +379,7 @@ def delta(
         raise ValueError("xs must have a leading time dim [T, ...], got a 0-d tensor")
     threshold = _check_float_option("threshold", threshold)
     check_positive("threshold", threshold)
-    reference = _reference("initial", initial)
+    reference = _reference("initial", initial, xs)
     levels = torch.floor((xs - reference) / threshold)
     if not off_spike:
         levels = torch.cummax(levels.clamp(min=0), dim=0).values
@@ -393,7 +398,7 @@ def delta_decode(spikes: Tensor, *, threshold: float, initial: Tensor | float = 
         raise ValueError("spikes must have a leading time dim [T, ...], got a 0-d tensor")
     threshold = _check_float_option("threshold", threshold)
     check_positive("threshold", threshold)
-    reference = _reference("initial", initial)
+    reference = _reference("initial", initial, spikes)
     return reference + threshold * torch.cumsum(spikes, dim=0)
 
 

@@ -732,6 +732,349 @@ def _loss_metric(data: st.DataObject) -> Call:
     return Call(lambda: fns[name](out, targets), valid, check)
 
 
+# --- encoders, straight-through Bernoulli, attacks (issue 3) ---------------------------------
+ENCODER_FAULTS = [None] * 5 + ["dtype", "num_steps", "option"]
+unit_kinds = st.sampled_from(["unit", "unit", "unit", "outside", "nan"])
+
+
+def draw_unit_tensor(
+    data: st.DataObject, shape: tuple[int, ...], dtype: torch.dtype
+) -> tuple[Tensor, bool]:
+    """Values in [0, 1] (valid for probabilities), or some outside / NaN (invalid, eager)."""
+    g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    x = torch.rand(shape, generator=g, dtype=F64)
+    kind = data.draw(unit_kinds, label="values")
+    if kind == "outside" and x.numel():
+        x = x * 3 - 1
+    elif kind == "nan" and x.numel():
+        x = torch.where(torch.rand(shape, generator=g) < 0.3, float("nan"), x)
+    ok = bool(((x >= 0) & (x <= 1)).all())
+    return x.to(dtype) if dtype.is_floating_point or dtype.is_complex else (x * 2).to(dtype), ok
+
+
+def draw_num_steps(data: st.DataObject, broken: bool) -> int | Any:
+    if broken:
+        return data.draw(st.sampled_from([0, -2, 2.0, True, "5", None]), label="num_steps")
+    return data.draw(st.integers(1, 6), label="num_steps")
+
+
+def time_major(
+    x: Tensor, num_steps: int, dtype: torch.dtype | None = None
+) -> Callable[[Tensor], None]:
+    def check(z: Tensor) -> None:
+        assert z.shape == (num_steps, *x.shape) and z.device == x.device
+        assert z.dtype == (dtype or x.dtype)
+        check_backward(x, z)
+
+    return check
+
+
+@entry("rate")
+def _rate(data: st.DataObject) -> Call:
+    fault = data.draw(st.sampled_from(ENCODER_FAULTS + ["noise"]), label="fault")
+    shape = data.draw(shapes, label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    x, ok = draw_unit_tensor(data, shape, dtype)
+    x = maybe_grad(data, x)
+    num_steps = draw_num_steps(data, fault == "num_steps")
+    t = (
+        num_steps
+        if isinstance(num_steps, int) and not isinstance(num_steps, bool) and num_steps > 0
+        else 1
+    )
+    kwargs: dict[str, Any] = {}
+    if fault == "option":
+        kwargs = data.draw(
+            st.sampled_from(
+                [
+                    {"gain": -1.0},
+                    {"gain": float("nan")},
+                    {"gain": "2"},
+                    {"out_dtype": torch.int64},
+                    {"out_dtype": "float32"},
+                ]
+            )
+        )
+    elif fault == "noise":
+        kwargs = data.draw(
+            st.sampled_from(
+                [
+                    {"noise": torch.rand(t + 1, *shape)},
+                    {"noise": torch.zeros((t, *shape), dtype=torch.int64)},
+                    {"noise": torch.rand(t, *shape), "generator": torch.Generator()},
+                ]
+            )
+        )
+    else:
+        kind = data.draw(st.sampled_from(["plain", "generator", "noise", "gain", "out_dtype"]))
+        if kind == "generator":
+            kwargs = {"generator": torch.Generator().manual_seed(1)}
+        elif kind == "noise":
+            kwargs = {
+                "noise": torch.rand(t, *shape, dtype=x.dtype if x.is_floating_point() else F32)
+            }
+        elif kind == "gain":
+            kwargs = {"gain": data.draw(st.floats(0.0, 2.0))}
+        elif kind == "out_dtype":
+            kwargs = {"out_dtype": data.draw(st.sampled_from([torch.bool, torch.uint8, *FLOATS]))}
+    valid = fault is None and ok
+    out_dtype = kwargs.get("out_dtype")
+
+    def check(z: Tensor) -> None:
+        assert z.shape == (t, *x.shape) and z.dtype == (out_dtype or x.dtype)
+        zz = z.detach().double()
+        assert bool(((zz == 0) | (zz == 1)).all())
+        if z.is_floating_point():
+            check_backward(x, z)
+
+    return Call(lambda: sf.encode.rate(x, num_steps, **kwargs), valid, check)
+
+
+@entry("latency")
+def _latency(data: st.DataObject) -> Call:
+    fault = data.draw(st.sampled_from(ENCODER_FAULTS), label="fault")
+    shape = data.draw(shapes, label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    x, ok = draw_unit_tensor(data, shape, dtype)
+    x = maybe_grad(data, x)
+    num_steps = draw_num_steps(data, fault == "num_steps")
+    times = data.draw(st.booleans(), label="latency_times")
+    if fault == "option":
+        kwargs = data.draw(
+            st.sampled_from(
+                [
+                    {"tau": 0.0},
+                    {"tau": -1.0},
+                    {"threshold": 1.5},
+                    {"threshold": 0.0},
+                    {"first_spike_time": -1},
+                    {"epsilon": float("nan")},
+                    {"tau": "1"},
+                ]
+            )
+        )
+    else:
+        kwargs = data.draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "tau": st.floats(0.1, 5.0),
+                    "threshold": st.floats(0.01, 0.5),
+                    "linear": st.booleans(),
+                    "normalize": st.booleans(),
+                    "first_spike_time": st.integers(0, 2),
+                },
+            )
+        )
+        if not times:
+            kwargs.update(data.draw(st.fixed_dictionaries({}, optional={"clip": st.booleans()})))
+    # a spike after the window, or first_spike_time > T - 1, is a documented ValueError: the
+    # builder does not model those rules. latency_times takes any x (not only [0, 1]).
+    valid = None if fault is None and (ok or times) else False
+    if times:
+
+        def check_times(t: Tensor) -> None:
+            # documented: float32 times for float16/bfloat16 x (threshold + epsilon would round)
+            assert t.shape == x.shape and t.dtype == (F32 if x.dtype in (F16, BF16) else x.dtype)
+
+        return Call(lambda: sf.encode.latency_times(x, num_steps, **kwargs), valid, check_times)
+
+    def check(z: Tensor) -> None:
+        time_major(x, num_steps)(z)
+        zz = z.detach().double()
+        assert bool(((zz == 0) | (zz == 1)).all()) and bool((zz.sum(0) <= 1).all())
+
+    return Call(lambda: sf.encode.latency(x, num_steps, **kwargs), valid, check)
+
+
+@entry("delta")
+def _delta(data: st.DataObject) -> Call:
+    fault = data.draw(st.sampled_from(ENCODER_FAULTS), label="fault")
+    shape = data.draw(st.one_of(small_shapes, large_shapes), label="shape")  # [T, ...]
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    xs = maybe_grad(data, draw_tensor(data, shape, dtype))
+    valid: bool | None = fault is None and len(shape) > 0
+    if fault == "num_steps":  # delta has no num_steps: a 0-d signal instead
+        xs, valid = draw_tensor(data, (), dtype), False
+    kwargs: dict[str, Any] = {"threshold": data.draw(st.floats(0.05, 2.0))}
+    if fault == "option":
+        kwargs = data.draw(
+            st.sampled_from(
+                [
+                    {"threshold": 0.0},
+                    {"threshold": -1.0},
+                    {"threshold": float("inf")},
+                    {"threshold": "1"},
+                    {},
+                ]
+            )
+        )
+    else:
+        kwargs.update(data.draw(st.fixed_dictionaries({}, optional={"off_spike": st.booleans()})))
+    decode = data.draw(st.booleans(), label="decode")
+
+    def check(z: Tensor) -> None:
+        assert z.shape == xs.shape and z.dtype == xs.dtype and z.device == xs.device
+
+    def call() -> Tensor:
+        z = sf.encode.delta(xs, **kwargs)
+        if not decode:
+            return z  # type: ignore[no-any-return]
+        return sf.encode.delta_decode(z, threshold=kwargs["threshold"])  # type: ignore[no-any-return]
+
+    return Call(call, valid, check)
+
+
+@entry("population")
+def _population(data: st.DataObject) -> Call:
+    fault = data.draw(st.sampled_from(ENCODER_FAULTS), label="fault")
+    shape = data.draw(small_shapes, label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    x = maybe_grad(data, draw_tensor(data, shape, dtype))
+    m = draw_num_steps(data, fault == "num_steps")
+    kwargs: dict[str, Any] = {}
+    if fault == "option":
+        kwargs = data.draw(
+            st.sampled_from(
+                [
+                    {"low": 1.0, "high": 0.0},
+                    {"sigma": 0.0},
+                    {"sigma": -1.0},
+                    {"low": float("nan")},
+                    {"high": "1"},
+                ]
+            )
+        )
+    valid = fault is None
+
+    def check(a: Tensor) -> None:
+        assert a.shape == (*x.shape, m) and a.dtype == x.dtype
+        check_backward(x, a)
+
+    return Call(lambda: sf.encode.population(x, m, **kwargs), valid, check)
+
+
+@entry("bernoulli")
+def _bernoulli(data: st.DataObject) -> Call:
+    fault = data.draw(
+        st.sampled_from([None] * 4 + ["dtype", "u_shape", "u_dtype", "both"]), label="fault"
+    )
+    shape = data.draw(shapes, label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    p, ok = draw_unit_tensor(data, shape, dtype)
+    p = maybe_grad(data, p)
+    t = data.draw(st.integers(1, 3))
+    u: Any = data.draw(st.sampled_from([None, "same", "time"]))
+    u = None if u is None else torch.rand((t, *shape) if u == "time" else shape)
+    kwargs: dict[str, Any] = {}
+    if fault == "u_shape":
+        u = torch.rand(shape[-1] + 2 if shape else 2)
+    elif fault == "u_dtype":
+        u = torch.zeros(shape, dtype=torch.int64)
+    elif fault == "both":
+        u, kwargs = torch.rand(shape), {"generator": torch.Generator()}
+    elif u is None and data.draw(st.booleans()):
+        kwargs = {"generator": torch.Generator().manual_seed(0)}
+    valid = fault is None and ok
+    if fault == "u_shape" and (not shape or shape[-1] == 1):
+        valid = None  # [n + 2] broadcasts against a 0-d p or a [..., 1] p
+
+    def check(z: Tensor) -> None:
+        want = shape if u is None else torch.broadcast_shapes(u.shape, shape)
+        assert z.shape == want and z.dtype == p.dtype
+        check_backward(p, z)
+
+    return Call(lambda: sf.bernoulli(p, u, **kwargs), valid, check)
+
+
+@entry("uniform_noise")
+def _uniform_noise(data: st.DataObject) -> Call:
+    from snnfunc.bernoulli import uniform_noise
+
+    fault = data.draw(st.sampled_from([None, None, "shape", "dtype"]))
+    shape: Any = data.draw(small_shapes)
+    dtype: Any = data.draw(st.sampled_from(FLOATS))
+    if fault == "shape":
+        shape = data.draw(st.sampled_from([(-1,), (2, -3), 3.0, "3", [2, 2]]))
+    if fault == "dtype":
+        dtype = data.draw(st.sampled_from([torch.int64, torch.bool, "float32"]))
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 9)))
+
+    def check(u: Tensor) -> None:
+        assert u.shape == tuple(shape) and u.dtype == dtype
+        assert bool(((u >= 0) & (u < 1)).all())
+
+    valid = None if fault == "shape" and isinstance(shape, list) else fault is None
+    return Call(lambda: uniform_noise(shape, generator=gen, dtype=dtype), valid, check)
+
+
+def _linear_loss(x: Tensor) -> Tensor:
+    w = torch.linspace(-1.0, 1.0, max(x.numel(), 1), dtype=x.dtype, device=x.device)
+    return (x.reshape(-1) * w[: x.numel()]).sum()
+
+
+@entry("attacks")
+def _attacks(data: st.DataObject) -> Call:
+    fault = data.draw(st.sampled_from([None] * 4 + ["dtype", "eps", "clamp", "steps", "loss"]))
+    name = data.draw(st.sampled_from(["fgsm", "pgd"]), label="attack")
+    shape = data.draw(small_shapes, label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    x, _ = draw_unit_tensor(data, shape, dtype)
+    eps = data.draw(
+        st.sampled_from([-0.1, float("nan"), float("inf"), "0.1"])
+        if fault == "eps"
+        else st.floats(0.0, 0.3)
+    )
+    clamp = data.draw(
+        st.sampled_from([(1.0, 0.0), (0.5,), "01", (float("nan"), 1.0)])
+        if fault == "clamp"
+        else st.sampled_from([(0.0, 1.0), None, (-1.0, 2.0)])
+    )
+    loss = data.draw(
+        st.sampled_from([lambda x: x, lambda x: 1.0, lambda x: x.detach().sum()])
+        if fault == "loss"
+        else st.just(_linear_loss)
+    )
+    valid: bool | None = fault is None
+    if fault == "loss" or (fault is not None and eps == 0):  # eps = 0 returns x without a call
+        valid = None
+    if name == "fgsm":
+        if fault == "steps":
+            valid = None
+
+        def call() -> Tensor:
+            return sf.attacks.fgsm(loss, x, eps, clamp=clamp)  # type: ignore[no-any-return]
+    else:
+        steps = data.draw(
+            st.sampled_from([-1, 2.0, True]) if fault == "steps" else st.integers(0, 3)
+        )
+        random_start = data.draw(st.booleans())
+        gen = torch.Generator().manual_seed(3)
+
+        def call() -> Tensor:
+            return sf.attacks.pgd(
+                loss,
+                x,
+                eps,
+                0.05,
+                steps,
+                clamp=clamp,  # type: ignore[no-any-return]
+                random_start=random_start,
+                generator=gen,
+            )
+
+    def check(x_adv: Tensor) -> None:
+        assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and not x_adv.requires_grad
+        assert bool(x_adv[x.isnan()].isnan().all()), "NaN stays NaN"
+        inside = clamp is None or bool(((x >= clamp[0]) & (x <= clamp[1])).all())
+        if inside:  # from outside the valid range, the clamp may move x further than eps
+            ulp = torch.finfo(x.dtype).eps  # x +- eps is rounded in x's dtype
+            moved = (x_adv - x).abs().double()[~x.isnan()]
+            assert bool((moved <= eps + 2 * ulp).all())
+
+    return Call(call, valid, check)  # fmt: skip
+
+
 # --- the test ---------------------------------------------------------------------------------
 _N = os.environ.get("SNNFUNC_FUZZ_EXAMPLES")
 _fuzz_settings = settings(max_examples=int(_N)) if _N else (lambda f: f)

@@ -376,6 +376,118 @@ def _fused_rows() -> list[Bad]:
     ]  # fmt: skip
 
 
+def _encoder_rows() -> list[Bad]:
+    from snnfunc.bernoulli import uniform_noise
+
+    enc = sf.encode
+    x = torch.rand(2, N, generator=torch.Generator().manual_seed(0))
+    noise = torch.rand(5, 2, N)
+    return [
+        Bad("rate-x-int", lambda: enc.rate(x.long(), 5), TypeError,
+            r"x must be a floating-point tensor .*got dtype torch.int64"),
+        Bad("rate-x-above-1", lambda: enc.rate(x + 1, 5), ValueError,
+            r"x must lie in \[0, 1\], got"),
+        Bad("rate-x-nan", lambda: enc.rate(torch.tensor([0.5, float("nan")]), 5), ValueError,
+            r"x must lie in \[0, 1\], got a value nan"),
+        Bad("rate-num-steps-0", lambda: enc.rate(x, 0), ValueError,
+            r"num_steps must be >= 1, got 0"),
+        Bad("rate-num-steps-float", lambda: enc.rate(x, 5.0), TypeError,
+            r"num_steps must be an int, got float"),
+        Bad("rate-gain-negative", lambda: enc.rate(x, 5, gain=-1.0), ValueError,
+            r"gain must be a finite float >= 0.0, got -1.0"),
+        Bad("rate-gain-str", lambda: enc.rate(x, 5, gain="1"), TypeError,
+            r"gain must be a float, got str"),
+        Bad("rate-noise-shape", lambda: enc.rate(x, 5, noise=noise[:4]), ValueError,
+            r"noise must have shape \[num_steps, \*x.shape\] = \[5, 2, 3\], got \[4, 2, 3\]"),
+        Bad("rate-noise-int", lambda: enc.rate(x, 5, noise=noise.long()), TypeError,
+            r"noise must be a floating-point tensor .*got dtype torch.int64"),
+        Bad("rate-noise-and-generator",
+            lambda: enc.rate(x, 5, noise=noise, generator=torch.Generator()), ValueError,
+            r"pass either noise or generator, not both"),
+        Bad("rate-out-dtype", lambda: enc.rate(x, 5, out_dtype=torch.int64), ValueError,
+            r"out_dtype must be None, a floating dtype, torch.bool or torch.uint8, got torch.int64"),  # noqa: E501
+        Bad("latency-x-negative", lambda: enc.latency(x - 1, 5), ValueError,
+            r"x must lie in \[0, 1\], got"),
+        Bad("latency-tau-0", lambda: enc.latency(x, 5, tau=0.0), ValueError,
+            r"tau must be > 0 \(and not NaN\), got 0.0"),
+        Bad("latency-threshold-1", lambda: enc.latency(x, 5, threshold=1.0), ValueError,
+            r"threshold must lie in \(0, 1\), got 1.0"),
+        Bad("latency-first-spike", lambda: enc.latency(x, 5, first_spike_time=5), ValueError,
+            r"first_spike_time must be <= num_steps - 1 = 4, got 5"),
+        Bad("latency-late", lambda: enc.latency(torch.tensor([0.0, 1.0]), 2, tau=10.0), ValueError,
+            r"a spike falls at step \d+, after the last step num_steps - 1 = 1"),
+        Bad("latency-spike-fn", lambda: enc.latency(x, 5, spike_fn="boxcar"), TypeError,
+            r"spike_fn must be callable, got str"),
+        Bad("latency-times-epsilon", lambda: enc.latency_times(x, 5, epsilon=0.0), ValueError,
+            r"epsilon must be > 0 \(and not NaN\), got 0.0"),
+        Bad("delta-0d", lambda: enc.delta(torch.tensor(1.0), threshold=0.5), ValueError,
+            r"xs must have a leading time dim \[T, ...\], got a 0-d tensor"),
+        Bad("delta-threshold-0", lambda: enc.delta(x, threshold=0.0), ValueError,
+            r"threshold must be > 0 \(and not NaN\), got 0.0"),
+        Bad("delta-int", lambda: enc.delta(x.int(), threshold=0.5), TypeError,
+            r"xs must be a floating-point tensor .*got dtype torch.int32"),
+        Bad("delta-initial-shape", lambda: enc.delta(x, threshold=0.5, initial=torch.ones(5)),
+            ValueError, r"initial of shape \(5,\) must broadcast to the input shape \(3,\)"),
+        Bad("delta-decode-threshold", lambda: enc.delta_decode(x, threshold=-1.0), ValueError,
+            r"threshold must be > 0 \(and not NaN\), got -1.0"),
+        Bad("population-m-0", lambda: enc.population(x, 0), ValueError,
+            r"num_neurons must be >= 1, got 0"),
+        Bad("population-low-high", lambda: enc.population(x, 4, low=1.0, high=0.0), ValueError,
+            r"low must be < high, got low=1.0, high=0.0"),
+        Bad("population-sigma", lambda: enc.population(x, 4, sigma=0.0), ValueError,
+            r"sigma must be > 0 \(and not NaN\), got 0.0"),
+        Bad("bernoulli-p-above-1", lambda: sf.bernoulli(x + 1), ValueError,
+            r"p must lie in \[0, 1\], got"),
+        Bad("bernoulli-u-shape", lambda: sf.bernoulli(x, torch.rand(4)), ValueError,
+            r"u of shape \(4,\) must broadcast against p of shape \(2, 3\)"),
+        Bad("bernoulli-u-and-generator",
+            lambda: sf.bernoulli(x, torch.rand(2, N), generator=torch.Generator()), ValueError,
+            r"pass either u \(the noise\) or generator \(to draw it\), not both"),
+        Bad("bernoulli-grad-scale", lambda: sf.bernoulli(x, grad_scale="1"), TypeError,
+            r"grad_scale must be a float, got str"),
+        Bad("uniform-noise-negative", lambda: uniform_noise((-1,)), TypeError,
+            r"shape must be an int or a tuple of non-negative ints, got \(-1,\)"),
+        Bad("uniform-noise-int", lambda: uniform_noise((2,), dtype=torch.int64), TypeError,
+            r"dtype must be a floating-point dtype, got torch.int64"),
+    ]  # fmt: skip
+
+
+def _attack_rows() -> list[Bad]:
+    x = torch.rand(2, N, generator=torch.Generator().manual_seed(0))
+    fgsm, pgd, robust = sf.attacks.fgsm, sf.attacks.pgd, sf.attacks.robust_accuracy
+    y = torch.zeros(2, dtype=torch.long)
+
+    def loss(v: torch.Tensor) -> torch.Tensor:
+        return v.sum()
+
+    return [
+        Bad("fgsm-eps-negative", lambda: fgsm(loss, x, -0.1), ValueError,
+            r"eps must be a finite float >= 0, got -0.1"),
+        Bad("fgsm-eps-inf", lambda: fgsm(loss, x, float("inf")), ValueError,
+            r"eps must be a finite float >= 0, got inf"),
+        Bad("fgsm-clamp-order", lambda: fgsm(loss, x, 0.1, clamp=(1.0, 0.0)), ValueError,
+            r"clamp must have low < high, got \(1.0, 0.0\)"),
+        Bad("fgsm-clamp-type", lambda: fgsm(loss, x, 0.1, clamp="01"), TypeError,
+            r"clamp must be a \(low, high\) pair or None, got '01'"),
+        Bad("fgsm-loss-not-scalar", lambda: fgsm(lambda v: v, x, 0.1), ValueError,
+            r"loss_fn must return a scalar tensor, got \(2, 3\)"),
+        Bad("fgsm-loss-no-grad", lambda: fgsm(lambda v: v.detach().sum(), x, 0.1), ValueError,
+            r"loss_fn's output does not depend differentiably on its input"),
+        Bad("fgsm-x-int", lambda: fgsm(loss, x.long(), 0.1), TypeError,
+            r"x must be a floating-point tensor .*got dtype torch.int64"),
+        Bad("pgd-steps-negative", lambda: pgd(loss, x, 0.1, 0.01, -1), ValueError,
+            r"steps must be >= 0, got -1"),
+        Bad("pgd-alpha-nan", lambda: pgd(loss, x, 0.1, float("nan"), 2), ValueError,
+            r"alpha must be a finite float >= 0, got nan"),
+        Bad("robust-accuracy-attack",
+            lambda: robust(lambda v: v, lambda v, y: v.sum(), (x, y), [0.1], attack="cw"),
+            ValueError, r"attack must be 'fgsm' or 'pgd', got 'cw'"),
+        Bad("robust-accuracy-eps",
+            lambda: robust(lambda v: v, lambda v, y: v.sum(), (x, y), [-0.1]),
+            ValueError, r"eps_list\[...\] must be a finite float >= 0, got -0.1"),
+    ]  # fmt: skip
+
+
 BAD_INPUTS: list[Bad] = [
     *(row for spec in SPECS for row in _neuron_rows(spec)),
     *_rlif_rows(),
@@ -384,6 +496,8 @@ BAD_INPUTS: list[Bad] = [
     *_scan_rows(),
     *_loss_rows(),
     *_fused_rows(),
+    *_encoder_rows(),
+    *_attack_rows(),
 ]
 
 
