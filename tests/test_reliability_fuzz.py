@@ -202,6 +202,7 @@ def _derivative(data: st.DataObject) -> Call:
     valid = valid and dtype.is_floating_point
     if isinstance(hyper, Tensor) and hyper.is_floating_point() and dtype.is_floating_point:
         hyper = hyper.to(dtype)  # a hyper of another dtype promotes the derivative; not the point
+        valid = valid and bool((hyper > 0).all() and hyper.isfinite().all())  # may underflow
 
     def check(d: Tensor) -> None:
         assert d.shape == x.shape and d.dtype == x.dtype and d.device == x.device
