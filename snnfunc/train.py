@@ -72,10 +72,16 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         hidden=(12, 32), neuron="lif", epochs=5, num_steps=8, batch_size=64, lr=5e-3, padding=2
     ),
     # snnTorch tutorial 3: 784-1000-10 Synaptic(alpha .7, beta .8), T 25, B 128, Adam 2e-4, 3 ep.
-    # Surrogate: atan(2), snnTorch 1.0's default, i.e. what the tutorial's code runs with today
-    # (its text, section 4.3.1, describes the Heaviside gradient: --surrogate heaviside).
+    # Surrogate: the tutorial's (section 4.3.1: the gradient is the spike itself, "heaviside");
+    # measured 95.93% by spike count vs 93.20% with atan(2), snnTorch 1.0's default today.
     ("mnist", "fcn"): dict(
-        hidden=(1000,), neuron="synaptic", epochs=3, num_steps=25, batch_size=128, lr=2e-4
+        hidden=(1000,),
+        neuron="synaptic",
+        epochs=3,
+        num_steps=25,
+        batch_size=128,
+        lr=2e-4,
+        surrogate="heaviside",
     ),
     ("mnist", "conv"): dict(
         hidden=(16, 32),

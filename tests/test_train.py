@@ -92,7 +92,8 @@ def test_presets_and_config_errors() -> None:
         25,
     )
     assert (mnist.batch_size, mnist.lr, mnist.alpha, mnist.beta) == (128, 2e-4, 0.7, 0.8)
-    assert mnist.surrogate == "atan"  # snnTorch 1.0's default surrogate
+    assert mnist.surrogate == "heaviside"  # the tutorial's: the gradient is the spike itself
+    assert resolve(TrainConfig(dataset="mnist", surrogate="atan")).surrogate == "atan"
     assert resolve(TrainConfig(surrogate="heaviside")).surrogate == "heaviside"
     assert resolve(TrainConfig(model="conv")).neuron == "lif"
     assert resolve(TrainConfig(neuron="if", num_steps=5)).num_steps == 5
