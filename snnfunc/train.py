@@ -86,7 +86,7 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("mnist", "conv"): dict(
         hidden=(16, 32),
         neuron="lif",
-        epochs=3,
+        epochs=4,  # 99.01% by membrane, 47 s of training (3 epochs: 98.85%)
         num_steps=6,
         batch_size=128,
         lr=2e-3,
