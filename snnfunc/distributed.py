@@ -24,6 +24,7 @@ function is the identity, so the same script runs with or without ``torchrun``.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -240,6 +241,13 @@ def wrap_ddp(module: nn.Module) -> nn.Module:
 
 
 def cleanup() -> None:
-    """Leave the process group (call once at the end of a distributed run)."""
+    """Leave the process group (call once at the end of a distributed run).
+
+    Drop DDP wrappers before calling it (their reducers hold the group). Every rank then waits
+    at a barrier: a rank that tears gloo down while another is still finishing (rank 0 writing
+    its outputs, say) can abort the other process at exit.
+    """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # finalise dropped DDP wrappers (their reducers hold the group) first
+        dist.barrier()
         dist.destroy_process_group()

@@ -429,6 +429,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         from snnfunc.distributed import check_in_sync, cleanup
 
         check_in_sync(model.params.values())  # DDP kept every rank's weights identical
+        run = model  # drop the DDP wrapper (its reducer holds the process group) before teardown
         if owns_group:
             cleanup()
     if not is_main:

@@ -131,6 +131,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             },
             Path(out) / "result.pt",
         )
+    del ddp, opt  # DDP's reducer holds the process group: drop it before the teardown
     cleanup()
 
 
