@@ -64,11 +64,12 @@ def apply_reset(v: Tensor, z: Tensor, threshold: Tensor | float, reset: Reset) -
     check_param_like("threshold", threshold, v)
     check_param_like("z", z, v)
     check_choice("reset", reset, RESET_MODES)
-    return _reset(v, z, threshold, reset)
+    return reset_rule(v, z, threshold, reset)
 
 
-def _reset(v: Tensor, z: Tensor, threshold: Tensor | float, reset: str) -> Tensor:
-    # the unchecked rule, for the steps' inner loop (they check their inputs at the boundary)
+def reset_rule(v: Tensor, z: Tensor, threshold: Tensor | float, reset: str) -> Tensor:
+    """:func:`apply_reset` without its checks: for time loops (neuron steps, fused scans) that
+    validate their inputs once at their boundary."""
     if reset == "subtract":
         return v - z * threshold
     if reset == "zero":
@@ -103,10 +104,10 @@ def fire(
         r = spike_fn(v_prev - threshold)
         if detach_reset:
             r = r.detach()
-        v = _reset(h, r, threshold, reset)
+        v = reset_rule(h, r, threshold, reset)
         return spike_fn(v - threshold), v
     z = spike_fn(h - threshold)
-    return z, _reset(h, z.detach() if detach_reset else z, threshold, reset)
+    return z, reset_rule(h, z.detach() if detach_reset else z, threshold, reset)
 
 
 def check_reset_options(reset: str, reset_delay: bool, detach_reset: bool) -> None:

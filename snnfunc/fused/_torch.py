@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc.reset import apply_reset
+from snnfunc.reset import reset_rule
 from snnfunc.surrogate import step
 
 Param = Tensor | float | None
@@ -67,11 +67,11 @@ def _recurrence(
         h = beta * v + cur if beta is not None else v + cur
         if cfg.reset_delay:
             r = step(v - thr)
-            v = apply_reset(h, r, thr, cfg.reset)
+            v = reset_rule(h, r, thr, cfg.reset)
             z = step(v - thr)
         else:
             z = step(h - thr)
-            v = apply_reset(h, z, thr, cfg.reset)
+            v = reset_rule(h, z, thr, cfg.reset)
         spikes.append(z)
         if record:
             hs.append(h)
