@@ -35,6 +35,17 @@ def _has_batched_level(t: Tensor) -> bool:
     return False
 
 
+def as_shape(shape: int | tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    """A shape argument as a tuple of non-negative ints (an int ``N`` is ``(N,)``)."""
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, torch.Size)) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise TypeError(f"shape must be an int or a tuple of non-negative ints, got {shape!r}")
+    return tuple(shape)
+
+
 def check_tensor(name: str, value: Any) -> None:
     if not isinstance(value, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")

@@ -36,8 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc._checks import check_dtype_device, check_floating, check_in_unit_interval
-from snnfunc.neurons._common import as_shape
+from snnfunc._checks import as_shape, check_dtype_device, check_floating, check_in_unit_interval
 
 __all__ = ["bernoulli", "uniform_noise"]
 

@@ -39,7 +39,8 @@ from functools import partial
 from types import MappingProxyType
 from typing import Any
 
-from snnfunc import neurons
+from snnfunc.fused.scans import FUSED
+from snnfunc.neurons import MODELS, NeuronModel
 from snnfunc.scan import Layer, StepFn, neuron, scan
 
 __all__ = ["Cell", "cell", "BUILTIN_CELLS"]
@@ -111,29 +112,20 @@ def cell(
     return Cell(init, step, name, scan_fn)
 
 
-def _builtin(name: str) -> Cell:
-    init = getattr(neurons, f"{name}_init")
-    step = getattr(neurons, f"{name}_step")
-
+def _builtin(model: NeuronModel[Any, Any]) -> Cell:
     def fused_or_scan(state: Any, xs: Any, params: Any, **options: Any) -> tuple[Any, Any]:
-        # The fused multi-step path ``snnfunc.<name>_scan`` where this snnfunc has one (looked
-        # up at call time: it lives in another module), else the reference scan.
-        import snnfunc
-
-        fused = getattr(snnfunc, f"{name}_scan", None)
+        fused = FUSED.get(model.name)
         if fused is not None:
             result: tuple[Any, Any] = fused(state, xs, params, **options)
             return result
-        return scan(partial(step, params=params, **options), state, xs)
+        return scan(partial(model.step, params=params, **options), state, xs)
 
-    return Cell(init, step, name, fused_or_scan)
+    return Cell(model.init, model.step, model.name, fused_or_scan)
 
 
 BUILTIN_CELLS: Mapping[str, Cell] = MappingProxyType(
-    {
-        name: _builtin(name)
-        for name in ("if", "lif", "synaptic", "lapicque", "alpha", "alif", "rlif")
-    }
+    {name: _builtin(model) for name, model in MODELS.items()}
 )
-"""Every built-in neuron model as a :class:`Cell`, by name (read-only). Their :meth:`Cell.unroll`
-takes the fused ``snnfunc.<name>_scan`` (e.g. ``lif_scan``) where snnfunc has one, else ``scan``."""
+"""Every built-in neuron model (:data:`snnfunc.neurons.MODELS`) as a :class:`Cell`, by name
+(read-only). Their :meth:`Cell.unroll` takes the model's fused scan
+(:data:`snnfunc.fused.FUSED`, e.g. ``lif_scan``) where it has one, else ``scan``."""

@@ -52,7 +52,8 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def add_train(subparsers: Subparsers) -> None:
-    from snnfunc.models import MODELS, NEURONS, SURROGATES
+    from snnfunc.models import MODELS, NEURONS
+    from snnfunc.surrogate import SURROGATES
     from snnfunc.train import LOSSES
 
     p = subparsers.add_parser(

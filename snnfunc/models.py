@@ -36,24 +36,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnfunc import surrogate as sg
 from snnfunc._checks import check_choice, check_int_at_least
-from snnfunc.fused import if_scan, lif_scan, synaptic_scan
-from snnfunc.neurons import (
-    ALIFParams,
-    IFParams,
-    LIFParams,
-    SynapticParams,
-    alif_init,
-    alif_step,
-    if_init,
-    if_step,
-    lif_init,
-    lif_step,
-    synaptic_init,
-    synaptic_step,
-)
+from snnfunc.fused import FUSED
+from snnfunc.neurons import MODELS as NEURON_MODELS
+from snnfunc.reset import RESET_MODES, Firing
 from snnfunc.scan import Layer, neuron, scan, sequential, stateless
+from snnfunc.surrogate import SURROGATES
 
 __all__ = [
     "MODELS",
@@ -66,20 +54,15 @@ __all__ = [
     "forward",
     "network_step",
     "initial_states",
+    "neuron_params",
 ]
 
 MODELS: tuple[str, ...] = ("fcn", "conv")
-NEURONS: tuple[str, ...] = ("lif", "synaptic", "if", "alif")
-SURROGATES: dict[str, Callable[[], sg.Surrogate]] = {
-    "atan": sg.atan,
-    "fast_sigmoid": sg.fast_sigmoid,
-    "superspike": sg.superspike,
-    "sigmoid": sg.sigmoid,
-    "triangle": sg.triangle,
-    "boxcar": sg.boxcar,
-    "straight_through": sg.straight_through,
-    "heaviside": sg.heaviside,
-}
+NEURONS: tuple[str, ...] = tuple(
+    name
+    for name, model in NEURON_MODELS.items()
+    if all(spec.default is not None for spec in model.params.values())  # no required weights
+)
 
 
 @dataclass(frozen=True)
@@ -91,12 +74,11 @@ class ModelConfig:
         input_shape: one example's shape ``(channels, height, width)``.
         num_classes: output neurons ``C``.
         hidden: fcn: hidden layer widths; conv: the two conv layers' channel counts.
-        neuron: ``"lif"``, ``"synaptic"``, ``"if"`` or ``"alif"`` (every layer).
-        alpha: synaptic current decay (synaptic).
-        beta: membrane decay (lif, synaptic, alif).
-        threshold: firing threshold.
-        rho: threshold-adaptation decay (alif).
-        jump: threshold increase per spike (alif).
+        neuron: a model of :data:`NEURONS` (every layer): a built-in neuron model
+            (:data:`snnfunc.neurons.MODELS`) whose params all have defaults.
+        alpha, beta, threshold, rho, jump: the neuron's params of these names (``None``: the
+            model's registered default, :meth:`snnfunc.neurons.NeuronModel.default_params`;
+            a field the model does not have is ignored). See :func:`neuron_params`.
         reset: ``"subtract"``, ``"zero"`` or ``"none"``.
         reset_delay: snnTorch's one-step-late reset (the tutorial's default).
         surrogate: name of a :mod:`snnfunc.surrogate` factory, with its default slope
@@ -111,11 +93,11 @@ class ModelConfig:
     num_classes: int = 10
     hidden: tuple[int, ...] = (1000,)
     neuron: str = "synaptic"
-    alpha: float = 0.7
-    beta: float = 0.8
-    threshold: float = 1.0
-    rho: float = 0.9
-    jump: float = 0.2
+    alpha: float | None = None
+    beta: float | None = None
+    threshold: float | None = None
+    rho: float | None = None
+    jump: float | None = None
     reset: str = "subtract"
     reset_delay: bool = True
     surrogate: str = "atan"
@@ -128,7 +110,7 @@ class ModelConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         check_choice("model", self.model, MODELS)
         check_choice("neuron", self.neuron, NEURONS)
-        check_choice("reset", self.reset, ("subtract", "zero", "none"))
+        check_choice("reset", self.reset, RESET_MODES)
         check_choice("surrogate", self.surrogate, tuple(SURROGATES))
         check_int_at_least("num_classes", self.num_classes, 1)
         check_int_at_least("num_steps", self.num_steps, 1)
@@ -223,66 +205,46 @@ def init_params(
 
 
 # --- neurons ------------------------------------------------------------------------------------
-def _neuron_parts(config: ModelConfig) -> tuple[Callable[..., Any], Any, Callable[..., Any]]:
-    """``(step, params, init)`` of the configured neuron."""
-    if config.neuron == "lif":
-        return lif_step, LIFParams(config.beta, config.threshold), lif_init
-    if config.neuron == "synaptic":
-        return (
-            synaptic_step,
-            SynapticParams(config.alpha, config.beta, config.threshold),
-            synaptic_init,
-        )
-    if config.neuron == "if":
-        return if_step, IFParams(config.threshold), if_init
-    return alif_step, ALIFParams(config.beta, config.threshold, config.rho, config.jump), alif_init
+def neuron_params(config: ModelConfig) -> Any:
+    """The params of the configured neuron: the config's values for the fields it sets, the
+    model's registered defaults for the others."""
+    model = NEURON_MODELS[config.neuron]
+    values = {name: getattr(config, name, None) for name in model.params}
+    return model.default_params(**{k: v for k, v in values.items() if v is not None})
+
+
+def _neuron_parts(config: ModelConfig) -> tuple[Any, Any, Firing]:
+    """``(model, params, firing)`` of the configured neuron."""
+    spike_fn = SURROGATES[config.surrogate].factory()
+    firing = Firing.of(spike_fn=spike_fn, reset=config.reset, reset_delay=config.reset_delay)
+    return NEURON_MODELS[config.neuron], neuron_params(config), firing
 
 
 def _neuron_layer(config: ModelConfig) -> Layer:
-    step, params, _ = _neuron_parts(config)
-    return neuron(
-        step,
-        params,
-        spike_fn=SURROGATES[config.surrogate](),
-        reset=config.reset,
-        reset_delay=config.reset_delay,
-    )
+    model, params, firing = _neuron_parts(config)
+    return neuron(model.step, params, **firing.options())
 
 
 def _init_state(config: ModelConfig, like: Tensor) -> Any:
-    _, _, init = _neuron_parts(config)
-    return init(tuple(like.shape), dtype=like.dtype, device=like.device)
-
-
-_FUSED: dict[Any, Callable[..., tuple[Tensor, Any]]] = {
-    lif_step: lif_scan,
-    synaptic_step: synaptic_scan,
-    if_step: if_scan,
-}
+    return NEURON_MODELS[config.neuron].init(
+        tuple(like.shape), dtype=like.dtype, device=like.device
+    )
 
 
 def _unroll(config: ModelConfig, xs: Tensor, *, num_steps: int | None = None) -> Tensor:
     """One neuron layer over time: currents ``[T, B, ...]`` (or static ``[B, ...]`` with
     ``num_steps``) -> spikes ``[T, B, ...]``.
 
-    LIF, synaptic and IF layers run fused (:mod:`snnfunc.fused`: the same numbers as ``scan`` of
-    the step, one kernel for all T); ALIF runs through ``scan``.
+    A model with a fused scan (:data:`snnfunc.fused.FUSED`) runs fused (the same numbers as
+    ``scan`` of the step, one kernel for all T); the others run through ``scan``.
     """
-    step, params, _ = _neuron_parts(config)
+    model, params, firing = _neuron_parts(config)
     state = _init_state(config, xs if num_steps is not None else xs[0])
-    fused = _FUSED.get(step)
+    fused = FUSED.get(model.name)
     if fused is not None:
-        spikes, _ = fused(
-            state,
-            xs,
-            params,
-            num_steps=num_steps,
-            spike_fn=SURROGATES[config.surrogate](),
-            reset=config.reset,
-            reset_delay=config.reset_delay,
-        )
+        spikes, _ = fused(state, xs, params, num_steps=num_steps, **firing.options())
     else:
-        spikes, _ = scan(_neuron_layer(config).fn, state, xs, num_steps=num_steps)
+        spikes, _ = scan(model.bind(params, firing), state, xs, num_steps=num_steps)
     out: Tensor = spikes
     return out
 
@@ -291,12 +253,13 @@ def _unroll_recording(
     config: ModelConfig, xs: Tensor, *, num_steps: int | None = None
 ) -> tuple[Tensor, Tensor]:
     """As :func:`_unroll`, also returning the membrane ``[T, B, ...]`` (output layer)."""
-    layer = _neuron_layer(config)
+    model, params, firing = _neuron_parts(config)
     state = _init_state(config, xs if num_steps is not None else xs[0])
+    step = model.bind(params, firing)
 
     def body(state: Any, x: Tensor) -> tuple[tuple[Tensor, Tensor], Any]:
-        z, state = layer.fn(state, x)
-        return (z, state.v), state
+        z, state = step(state, x)
+        return (z, model.membrane(state)), state
 
     (spikes, membrane), _ = scan(body, state, xs, num_steps=num_steps)
     return spikes, membrane
@@ -418,7 +381,7 @@ def initial_states(
     device: torch.device | str | None = None,
 ) -> tuple[Any, ...]:
     """Resting states of every neuron layer of :func:`network_step`, for a batch of ``B``."""
-    _, _, init = _neuron_parts(config)
+    init = NEURON_MODELS[config.neuron].init
     shapes: list[tuple[int, ...]]
     if config.model == "fcn":
         shapes = [(batch_size, h) for h in (*config.hidden, config.num_classes)]

@@ -22,19 +22,30 @@ states, one per stateful layer, passed in and returned: ``net(x, states) -> (y, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from snnfunc.cell import BUILTIN_CELLS, Cell
-from snnfunc.neurons import ALIFParams, IFParams, LIFParams, SynapticParams
-from snnfunc.reset import Reset, check_reset_options
+from snnfunc.neurons import MODELS, NeuronModel
+from snnfunc.reset import Firing, Reset
 from snnfunc.scan import scan
 from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
 
-__all__ = ["Neuron", "LIF", "Synaptic", "IF", "ALIF", "Sequential"]
+__all__ = [
+    "Neuron",
+    "BuiltinNeuron",
+    "MODULES",
+    "LIF",
+    "Synaptic",
+    "IF",
+    "ALIF",
+    "AdLIF",
+    "Sequential",
+]
 
 
 class Neuron(nn.Module):
@@ -146,103 +157,68 @@ def _as_tensor(name: str, value: Any) -> Tensor:
     return tensor
 
 
-def _options(spike_fn: SpikeFn, reset: Reset, reset_delay: bool, detach_reset: bool) -> Any:
-    if not callable(spike_fn):
-        raise TypeError(f"spike_fn must be callable, got {type(spike_fn).__name__}")
-    check_reset_options(reset, reset_delay, detach_reset)
-    return {
-        "spike_fn": spike_fn,
-        "reset": reset,
-        "reset_delay": reset_delay,
-        "detach_reset": detach_reset,
-    }
+class BuiltinNeuron(Neuron):
+    """A built-in model's layer: params by position (in the order of the model's params
+    NamedTuple) or by name, defaults from the model's registration, firing options as keywords.
 
-
-class LIF(Neuron):
-    """Leaky integrate-and-fire layer (:func:`snnfunc.lif_step`).
-
-    ``learn`` picks the learnable fields (``"beta"``, ``"threshold"``, or ``True`` for both);
-    ``beta``/``threshold`` may be per-neuron tensors ``[N]``. Options as :func:`snnfunc.lif_step`.
+    The classes :class:`LIF`, :class:`Synaptic`, ... are made from :data:`snnfunc.neurons.MODELS`
+    (one per model, :data:`MODULES`); ``learn`` and ``size`` as :class:`Neuron`.
     """
 
+    model: ClassVar[NeuronModel[Any, Any]]
+
     def __init__(
         self,
-        beta: float | Tensor,
-        threshold: float | Tensor = 1.0,
-        *,
+        *values: float | Tensor,
         learn: bool | Iterable[str] = False,
         size: int | None = None,
         spike_fn: SpikeFn = DEFAULT_SPIKE,
         reset: Reset = "subtract",
         reset_delay: bool = False,
         detach_reset: bool = True,
+        **named: float | Tensor,
     ) -> None:
-        opts = _options(spike_fn, reset, reset_delay, detach_reset)
-        params = LIFParams(beta, threshold)
-        super().__init__(BUILTIN_CELLS["lif"], params, learn=learn, size=size, **opts)
+        model = self.model
+        fields = tuple(model.params)
+        if len(values) > len(fields):
+            raise TypeError(
+                f"{type(self).__name__} takes at most {len(fields)} params {fields}, "
+                f"got {len(values)}"
+            )
+        twice = sorted(set(fields[: len(values)]) & set(named))
+        if twice:
+            raise TypeError(f"{type(self).__name__} got params {twice} by position and by name")
+        params = model.default_params(**dict(zip(fields, values, strict=False)), **named)
+        firing = Firing(spike_fn, reset, reset_delay, detach_reset)
+        cell = BUILTIN_CELLS[model.name]
+        super().__init__(cell, params, learn=learn, size=size, **firing.options())
 
 
-class Synaptic(Neuron):
-    """Synaptic (current-based) LIF layer (:func:`snnfunc.synaptic_step`); fields ``alpha``,
-    ``beta``, ``threshold``."""
-
-    def __init__(
-        self,
-        alpha: float | Tensor,
-        beta: float | Tensor,
-        threshold: float | Tensor = 1.0,
-        *,
-        learn: bool | Iterable[str] = False,
-        size: int | None = None,
-        spike_fn: SpikeFn = DEFAULT_SPIKE,
-        reset: Reset = "subtract",
-        reset_delay: bool = False,
-        detach_reset: bool = True,
-    ) -> None:
-        opts = _options(spike_fn, reset, reset_delay, detach_reset)
-        params = SynapticParams(alpha, beta, threshold)
-        super().__init__(BUILTIN_CELLS["synaptic"], params, learn=learn, size=size, **opts)
+def _module_class(model: NeuronModel[Any, Any]) -> type[BuiltinNeuron]:
+    name = model.params_type.__name__.removesuffix("Params")
+    defaults = ", ".join(
+        f"{field}={spec.default}" if spec.default is not None else field
+        for field, spec in model.params.items()
+    )
+    doc = (
+        f"The {model.name} model as a layer (:func:`snnfunc.{model.name}_step`): "
+        f"``{name}({defaults}, *, learn=False, size=None, spike_fn, reset, reset_delay, "
+        f"detach_reset)``; params as :class:`BuiltinNeuron`."
+    )
+    cls = type(name, (BuiltinNeuron,), {"model": model, "__doc__": doc, "__module__": __name__})
+    return cls
 
 
-class IF(Neuron):
-    """Integrate-and-fire layer (:func:`snnfunc.if_step`); field ``threshold``."""
+MODULES: Mapping[str, type[BuiltinNeuron]] = MappingProxyType(
+    {name: _module_class(model) for name, model in MODELS.items()}
+)
+"""A layer class for every built-in model (:data:`snnfunc.neurons.MODELS`), by model name."""
 
-    def __init__(
-        self,
-        threshold: float | Tensor = 1.0,
-        *,
-        learn: bool | Iterable[str] = False,
-        size: int | None = None,
-        spike_fn: SpikeFn = DEFAULT_SPIKE,
-        reset: Reset = "subtract",
-        reset_delay: bool = False,
-        detach_reset: bool = True,
-    ) -> None:
-        opts = _options(spike_fn, reset, reset_delay, detach_reset)
-        super().__init__(BUILTIN_CELLS["if"], IFParams(threshold), learn=learn, size=size, **opts)
-
-
-class ALIF(Neuron):
-    """Adaptive LIF layer (:func:`snnfunc.alif_step`); fields ``beta``, ``threshold``, ``rho``,
-    ``jump`` (same order as :class:`snnfunc.ALIFParams`)."""
-
-    def __init__(
-        self,
-        beta: float | Tensor,
-        threshold: float | Tensor,
-        rho: float | Tensor,
-        jump: float | Tensor,
-        *,
-        learn: bool | Iterable[str] = False,
-        size: int | None = None,
-        spike_fn: SpikeFn = DEFAULT_SPIKE,
-        reset: Reset = "subtract",
-        reset_delay: bool = False,
-        detach_reset: bool = True,
-    ) -> None:
-        opts = _options(spike_fn, reset, reset_delay, detach_reset)
-        params = ALIFParams(beta, threshold, rho, jump)
-        super().__init__(BUILTIN_CELLS["alif"], params, learn=learn, size=size, **opts)
+LIF = MODULES["lif"]
+Synaptic = MODULES["synaptic"]
+IF = MODULES["if"]
+ALIF = MODULES["alif"]
+AdLIF = MODULES["adlif"]
 
 
 def _is_stateful(module: nn.Module) -> bool:

@@ -36,11 +36,13 @@ where we report 0 on spike steps (our membrane equals theirs times ``1 - z``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from torch import Tensor
 
 from snnfunc._checks import check_broadcasts_to, check_choice, check_floating, check_param_like
+from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
 
 Reset = Literal["subtract", "zero", "none"]
 RESET_MODES: tuple[str, ...] = ("subtract", "zero", "none")
@@ -116,3 +118,70 @@ def check_reset_options(reset: str, reset_delay: bool, detach_reset: bool) -> No
         raise TypeError(f"reset_delay must be a bool, got {type(reset_delay).__name__}")
     if not isinstance(detach_reset, bool):
         raise TypeError(f"detach_reset must be a bool, got {type(detach_reset).__name__}")
+
+
+FIRING_OPTIONS: tuple[str, ...] = ("spike_fn", "reset", "reset_delay", "detach_reset")
+
+
+@dataclass(frozen=True)
+class Firing:
+    """The four static firing options of a neuron layer as one value, validated once.
+
+    ``Firing(spike_fn, reset, reset_delay, detach_reset)`` is checked when it is made (the
+    argument named in the error); calling it, ``firing(h, v_prev, threshold) -> (z, v)``, is
+    :func:`fire` with these options and no checks, for time loops. It is hashable, so it can key
+    caches of compiled or fused paths.
+
+    >>> import torch
+    >>> firing = Firing(reset="zero")
+    >>> firing(torch.tensor([0.5, 1.5]), torch.zeros(2), 1.0)
+    (tensor([0., 1.]), tensor([0.5000, 0.0000]))
+    """
+
+    spike_fn: SpikeFn = DEFAULT_SPIKE
+    reset: Reset = "subtract"
+    reset_delay: bool = False
+    detach_reset: bool = True
+
+    def __post_init__(self) -> None:
+        if not callable(self.spike_fn):
+            raise TypeError(f"spike_fn must be callable, got {type(self.spike_fn).__name__}")
+        check_reset_options(self.reset, self.reset_delay, self.detach_reset)
+
+    def __call__(
+        self, h: Tensor, v_prev: Tensor, threshold: Tensor | float
+    ) -> tuple[Tensor, Tensor]:
+        """Spike and reset ``h`` (:func:`fire`). ``h, v_prev: [..., N]`` -> ``(z, v)``."""
+        return fire(
+            h,
+            v_prev,
+            threshold,
+            spike_fn=self.spike_fn,
+            reset=self.reset,
+            reset_delay=self.reset_delay,
+            detach_reset=self.detach_reset,
+        )
+
+    @classmethod
+    def of(cls, **options: object) -> Firing:
+        """``Firing`` from keyword options (missing ones take their defaults); unknown keywords
+        raise ``TypeError`` naming them. Traceable by ``torch.compile``."""
+        unknown = sorted(set(options) - set(FIRING_OPTIONS))
+        if unknown:
+            raise TypeError(f"unknown firing options {unknown}; expected some of {FIRING_OPTIONS}")
+        # Defaults passed explicitly: Dynamo cannot wrap a dataclass field's default Surrogate.
+        return cls(
+            options.get("spike_fn", DEFAULT_SPIKE),  # type: ignore[arg-type]
+            options.get("reset", "subtract"),  # type: ignore[arg-type]
+            options.get("reset_delay", False),  # type: ignore[arg-type]
+            options.get("detach_reset", True),  # type: ignore[arg-type]
+        )
+
+    def options(self) -> dict[str, object]:
+        """The options as keywords of a ``*_step``: ``lif_step(s, x, p, **firing.options())``."""
+        return {
+            "spike_fn": self.spike_fn,
+            "reset": self.reset,
+            "reset_delay": self.reset_delay,
+            "detach_reset": self.detach_reset,
+        }

@@ -22,12 +22,12 @@ import torch.utils.checkpoint
 from torch import Tensor
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
-from snnfunc._checks import check_choice, check_int_at_least
-from snnfunc.reset import RESET_MODES
+from snnfunc._checks import check_int_at_least
+from snnfunc.reset import FIRING_OPTIONS, Firing
 
 StepFn = Callable[[Any, Any], tuple[Any, Any]]
 
-__all__ = ["scan", "sequential", "neuron", "stateless", "Layer"]
+__all__ = ["scan", "sequential", "neuron", "stateless", "unchecked", "Layer"]
 
 
 def _detach(tree: Any) -> Any:
@@ -78,12 +78,34 @@ def _time_slices(xs: Any, num_steps: int | None) -> tuple[list[Any], int]:
     return [tree_unflatten([u[t] for u in unbound], spec) for t in range(length)], length
 
 
+def unchecked(step: StepFn) -> StepFn:
+    """The step :func:`scan` runs after the first: ``step`` without its input checks, where it
+    offers one, else ``step`` itself.
+
+    A step offers one as an attribute ``step.unchecked`` (networks from :func:`sequential`), or,
+    bound with ``functools.partial(f, params=..., **options)``, through
+    ``f.bind_unchecked(**keywords)`` (every built-in ``<model>_step``). The first step runs the
+    checked ``step``, so bad inputs still raise their clear error, once, at the boundary; the
+    time loop then runs the model's unchecked core. Both give the same numbers.
+    """
+    fast = getattr(step, "unchecked", None)
+    if fast is None and isinstance(step, partial) and not step.args:
+        bind = getattr(step.func, "bind_unchecked", None)
+        fast = bind(**step.keywords) if bind is not None else None
+    return fast if callable(fast) else step
+
+
 def _loop(
     step: StepFn, state: Any, xs: Sequence[Any], start: int, truncate: int | None
 ) -> tuple[list[Any], Any]:
     ys = []
+    run = step if start > 0 else None  # the first step of a scan runs checked
     for offset, x in enumerate(xs):
-        y, state = step(state, x)
+        if run is None:
+            y, state = step(state, x)
+            run = unchecked(step)
+        else:
+            y, state = run(state, x)
         ys.append(y)
         if truncate is not None and (start + offset + 1) % truncate == 0:
             state = _detach(state)
@@ -125,6 +147,9 @@ def scan(
             ``torch.utils.checkpoint``.
     Returns:
         ``(ys, state)``: stacked outputs ``[T, ...]`` and the final state.
+
+    Checks run once: the first step calls ``step`` as given (a built-in ``<model>_step`` checks
+    its inputs there), later steps call its unchecked form where it has one (:func:`unchecked`).
 
     >>> import torch
     >>> ys, total = scan(lambda c, x: (c + x, c + x), torch.tensor(0.0), torch.arange(4.0))
@@ -195,6 +220,7 @@ class Layer:
 
     fn: Callable[..., Any]
     stateful: bool
+    unchecked: Callable[..., Any] | None = None  # fn without input checks, for time loops
 
 
 def stateless(fn: Callable[[Any], Any]) -> Layer:
@@ -210,7 +236,8 @@ def neuron(step: Callable[..., tuple[Tensor, Any]], params: Any, **options: Any)
 
     The options are checked here, once, not at the first step: a keyword ``step`` does not take
     raises ``TypeError``, and ``reset``/``reset_delay``/``detach_reset``/``spike_fn`` are
-    validated as the neuron steps do.
+    validated as :class:`snnfunc.reset.Firing` does. A built-in step's layer runs its unchecked
+    core after the first step of a scan (:func:`unchecked`).
     """
     if not callable(step):
         raise TypeError(f"step must be callable, got {type(step).__name__}")
@@ -225,14 +252,10 @@ def neuron(step: Callable[..., tuple[Tensor, Any]], params: Any, **options: Any)
             raise TypeError(
                 f"options do not fit step {getattr(step, '__name__', step)!r}: {err}"
             ) from err
-    if "reset" in options:
-        check_choice("reset", options["reset"], RESET_MODES)
-    for flag in ("reset_delay", "detach_reset"):
-        if flag in options and not isinstance(options[flag], bool):
-            raise TypeError(f"{flag} must be a bool, got {type(options[flag]).__name__}")
-    if "spike_fn" in options and not callable(options["spike_fn"]):
-        raise TypeError(f"spike_fn must be callable, got {type(options['spike_fn']).__name__}")
-    return Layer(partial(step, params=params, **options), stateful=True)
+    bind = getattr(step, "bind_unchecked", None)
+    Firing.of(**{k: v for k, v in options.items() if k in FIRING_OPTIONS})  # validates them
+    bound = partial(step, params=params, **options)
+    return Layer(bound, stateful=True, unchecked=bind(params=params, **options) if bind else None)
 
 
 def sequential(*layers: Layer | Callable[[Any], Any], record_states: bool = False) -> StepFn:
@@ -255,7 +278,7 @@ def sequential(*layers: Layer | Callable[[Any], Any], record_states: bool = Fals
         raise ValueError("sequential needs at least one layer")
     n_stateful = sum(stage.stateful for stage in stages)
 
-    def step(states: tuple[Any, ...], x: Any) -> tuple[Any, tuple[Any, ...]]:
+    def check(states: Any) -> None:
         if not isinstance(states, (tuple, list)) or hasattr(states, "_fields"):
             raise ValueError(
                 f"states must be a plain tuple of {n_stateful} layer states (one per stateful "
@@ -266,16 +289,29 @@ def sequential(*layers: Layer | Callable[[Any], Any], record_states: bool = Fals
                 f"states must be a tuple of {n_stateful} layer states (one per stateful "
                 f"layer), got {len(states)}"
             )
-        new_states = []
-        k = 0
-        for stage in stages:
-            if stage.stateful:
-                x, s = stage.fn(states[k], x)
-                new_states.append(s)
-                k += 1
-            else:
-                x = stage.fn(x)
-        out = tuple(new_states)
-        return ((x, out) if record_states else x), out
 
+    def compose(fns: list[Callable[..., Any]]) -> StepFn:
+        def run(states: tuple[Any, ...], x: Any) -> tuple[Any, tuple[Any, ...]]:
+            new_states = []
+            k = 0
+            for stage, fn in zip(stages, fns, strict=True):
+                if stage.stateful:
+                    x, s = fn(states[k], x)
+                    new_states.append(s)
+                    k += 1
+                else:
+                    x = fn(x)
+            out = tuple(new_states)
+            return ((x, out) if record_states else x), out
+
+        return run
+
+    fast = compose([stage.unchecked or stage.fn for stage in stages])
+    checked = compose([stage.fn for stage in stages])
+
+    def step(states: tuple[Any, ...], x: Any) -> tuple[Any, tuple[Any, ...]]:
+        check(states)
+        return checked(states, x)
+
+    step.unchecked = fast  # type: ignore[attr-defined]  # scan's time loop (see unchecked())
     return step

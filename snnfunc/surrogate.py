@@ -20,9 +20,12 @@ tested in ``tests/test_surrogate.py``: forward-mode AD (``jvp``/``jacfwd``) is n
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -34,6 +37,8 @@ Hyper = float | Tensor
 SpikeFn = Callable[[Tensor], Tensor]
 
 __all__ = [
+    "SURROGATES",
+    "SurrogateSpec",
     "Surrogate",
     "SpikeFn",
     "step",
@@ -108,12 +113,15 @@ class Surrogate:
         derivative_fn: ``(x, hyper) -> dS/dx``, elementwise.
         hyper: the hyperparameter (float or Tensor), or ``None``.
         hyper_derivative_fn: ``(x, hyper) -> dS/dhyper``, elementwise, for a learnable hyper.
+        kind: the :data:`SURROGATES` entry that made it (``None`` for :func:`custom`); fused
+            kernels key their built-in cases on it.
     """
 
     name: str
     derivative_fn: Callable[[Tensor, Any], Tensor]
     hyper: Hyper | None = None
     hyper_derivative_fn: Callable[[Tensor, Any], Tensor] | None = field(default=None)
+    kind: str | None = field(default=None, repr=False)
 
     def __call__(self, x: Tensor) -> Tensor:
         """Spikes ``1[x > 0]``. ``x: [...] -> [...]``, floating point; dtype of ``x``."""
@@ -141,6 +149,46 @@ class Surrogate:
         return f"{self.name}({h})"
 
 
+@dataclass(frozen=True)
+class SurrogateSpec:
+    """A registered surrogate factory and what consumers need to know about it.
+
+    Attributes:
+        factory: ``factory(hyper?) -> Surrogate``.
+        hyper_range: the hyperparameter range property tests draw from (``None``: it has none).
+        kernel_case: the C++ fused kernel's case for this derivative (``None``: not in the
+            kernel; fused scans then use their torch path).
+    """
+
+    factory: Callable[..., Surrogate]
+    hyper_range: tuple[float, float] | None = None
+    kernel_case: int | None = None
+
+
+_REGISTRY: dict[str, SurrogateSpec] = {}
+SURROGATES: Mapping[str, SurrogateSpec] = MappingProxyType(_REGISTRY)
+"""Every built-in surrogate factory by name (read-only): the models' and CLI's choices,
+:mod:`snnfunc.testing`'s draws, the fused kernel's cases. Filled by :func:`_builtin`."""
+
+
+def _builtin(
+    hyper_range: tuple[float, float] | None = None, kernel_case: int | None = None
+) -> Callable[[Callable[..., Surrogate]], Callable[..., Surrogate]]:
+    """Register a factory under its name; its surrogates carry ``kind=name``."""
+
+    def register(factory: Callable[..., Surrogate]) -> Callable[..., Surrogate]:
+        name = factory.__name__
+
+        @functools.wraps(factory)
+        def make(*args: Any, **kwargs: Any) -> Surrogate:
+            return dataclasses.replace(factory(*args, **kwargs), kind=name)
+
+        _REGISTRY[name] = SurrogateSpec(make, hyper_range, kernel_case)
+        return make
+
+    return register
+
+
 def _hyper(name: str, value: Hyper) -> Hyper:
     check_positive(name, value, finite=True)
     return float(value) if isinstance(value, (int, float)) else value
@@ -155,6 +203,7 @@ def _atan_da(x: Tensor, a: Hyper) -> Tensor:
     return (x / 2) / (1 + (math.pi / 2 * a * x) ** 2)
 
 
+@_builtin((0.5, 10.0), kernel_case=0)
 def atan(alpha: Hyper = 2.0) -> Surrogate:
     r"""Arctan surrogate (snnTorch's ``atan``, its neurons' default).
 
@@ -176,6 +225,7 @@ def _fs_dk(x: Tensor, k: Hyper) -> Tensor:
     return -(x * r) * (x.abs() * r)  # -x|x| / (k|x|+1)^2, as bounded factors (no inf/inf)
 
 
+@_builtin((1.0, 50.0), kernel_case=1)
 def fast_sigmoid(slope: Hyper = 25.0) -> Surrogate:
     r"""Fast sigmoid (snnTorch's ``fast_sigmoid``, Zenke & Ganguli).
 
@@ -186,6 +236,7 @@ def fast_sigmoid(slope: Hyper = 25.0) -> Surrogate:
     return Surrogate("fast_sigmoid", _fs_d, _hyper("slope", slope), _fs_dk)
 
 
+@_builtin((1.0, 100.0), kernel_case=1)
 def superspike(alpha: Hyper = 100.0) -> Surrogate:
     r"""SuperSpike (Norse's ``superspike``, default ``alpha=100``).
 
@@ -207,6 +258,7 @@ def _sig_dk(x: Tensor, k: Hyper) -> Tensor:
     return x * s * (1 - s)
 
 
+@_builtin((0.5, 20.0), kernel_case=2)
 def sigmoid(slope: Hyper = 5.0) -> Surrogate:
     r"""Logistic sigmoid (snnTorch's ``sigmoid``).
 
@@ -229,6 +281,7 @@ def _tri_dw(x: Tensor, w: Hyper) -> Tensor:
     return torch.where(x.abs() < w, -(u / w) * (1 - u.abs()), 0.0)
 
 
+@_builtin((0.1, 2.0), kernel_case=3)
 def triangle(width: Hyper = 1.0) -> Surrogate:
     r"""Triangle (piecewise-linear, Esser et al. / Bellec et al.).
 
@@ -249,6 +302,7 @@ def _box_dw(x: Tensor, w: Hyper) -> Tensor:
     return torch.where(x.abs() < w, -(x / w) / (2 * w), 0.0)
 
 
+@_builtin((0.1, 2.0), kernel_case=4)
 def boxcar(width: Hyper = 0.5) -> Surrogate:
     r"""Boxcar (rectangular window).
 
@@ -264,6 +318,7 @@ def _ones_d(x: Tensor, _: Any) -> Tensor:
     return torch.ones_like(x)
 
 
+@_builtin(kernel_case=5)
 def straight_through() -> Surrogate:
     r"""Straight-through estimator: :math:`S'(x) = 1` everywhere (peak 1)."""
     return Surrogate("straight_through", _ones_d)
@@ -273,6 +328,7 @@ def _spike_d(x: Tensor, _: Any) -> Tensor:
     return step(x)
 
 
+@_builtin(kernel_case=6)
 def heaviside() -> Surrogate:
     r"""snnTorch tutorial 3's surrogate: the gradient is the spike itself.
 

@@ -36,7 +36,16 @@ from snnfunc.checkpoint import (
 from snnfunc.data import Dataset, batches, load_dataset
 from snnfunc.loss import count_mse, latency_mse, membrane_ce, rate_ce
 from snnfunc.metrics import accuracy_count, accuracy_membrane
-from snnfunc.models import MODELS, NEURONS, Model, ModelConfig, NetOutput, build_model, forward
+from snnfunc.models import (
+    MODELS,
+    NEURONS,
+    Model,
+    ModelConfig,
+    NetOutput,
+    build_model,
+    forward,
+    neuron_params,
+)
 
 __all__ = [
     "TrainConfig",
@@ -485,7 +494,9 @@ def _write_plots(
     figures = {
         "loss.png": plot.loss_curve(losses),
         "raster.png": plot.raster(layers, titles=names),
-        "membrane.png": plot.traces(output.membrane[:, 0].cpu(), threshold=model.config.threshold),
+        "membrane.png": plot.traces(
+            output.membrane[:, 0].cpu(), threshold=float(neuron_params(model.config).threshold)
+        ),
     }
     for name, fig in figures.items():
         fig.savefig(out_dir / name, dpi=100)

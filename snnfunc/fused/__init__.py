@@ -6,8 +6,9 @@ reference scan) and :mod:`snnfunc.fused._torch` for the backward's derivation.
 
 from snnfunc.fused._cpu import available as kernel_available
 from snnfunc.fused._cpu import build_info as kernel_build_info
+from snnfunc.fused.scans import FUSED as FUSED
 from snnfunc.fused.scans import if_scan as if_scan
 from snnfunc.fused.scans import lif_scan as lif_scan
 from snnfunc.fused.scans import synaptic_scan as synaptic_scan
 
-__all__ = ["if_scan", "lif_scan", "synaptic_scan", "kernel_available", "kernel_build_info"]
+__all__ = ["FUSED", "if_scan", "lif_scan", "synaptic_scan", "kernel_available", "kernel_build_info"]

@@ -41,24 +41,14 @@ _SOURCE = Path(__file__).with_name("_kernel.cpp")
 _ABI = 3
 _state: dict[str, Any] = {}
 
-# The surrogate derivatives the kernel implements (snnfunc.surrogate), matched by identity: a
-# custom() surrogate never reaches the kernel, whatever its name.
-_SURROGATE_IDS: dict[Any, int] = {
-    surrogate._atan_d: 0,
-    surrogate._fs_d: 1,
-    surrogate._sig_d: 2,
-    surrogate._tri_d: 3,
-    surrogate._box_d: 4,
-    surrogate._ones_d: 5,
-    surrogate._spike_d: 6,
-}
-
 
 def surrogate_id(spike_fn: Any) -> int | None:
-    """The kernel's id of a built-in surrogate with a float (or no) hyperparameter, else None."""
+    """The kernel's case of a built-in surrogate (:data:`snnfunc.surrogate.SURROGATES`) with a
+    float (or no) hyperparameter, else None (a ``custom()`` one never reaches the kernel)."""
     if not isinstance(spike_fn, surrogate.Surrogate) or isinstance(spike_fn.hyper, Tensor):
         return None
-    return _SURROGATE_IDS.get(spike_fn.derivative_fn)
+    spec = surrogate.SURROGATES.get(spike_fn.kind or "")
+    return spec.kernel_case if spec is not None else None
 
 
 def _cache_dir() -> Path:

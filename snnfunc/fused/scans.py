@@ -27,22 +27,23 @@ rule, as for the surrogates).
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from torch import Tensor
 
 from snnfunc._checks import check_floating, check_int_at_least
 from snnfunc.fused._function import Backend, Config, choose_backend, fused_scan
-from snnfunc.neurons._common import check_step
-from snnfunc.neurons.if_ import IFParams, IFState, if_step
-from snnfunc.neurons.lif import LIFParams, LIFState, lif_step
-from snnfunc.neurons.synaptic import SynapticParams, SynapticState, synaptic_step
-from snnfunc.reset import Reset
+from snnfunc.neurons._model import NeuronModel
+from snnfunc.neurons.if_ import IF, IFParams, IFState
+from snnfunc.neurons.lif import LIF, LIFParams, LIFState
+from snnfunc.neurons.synaptic import SYNAPTIC, SynapticParams, SynapticState
+from snnfunc.reset import Firing, Reset
 from snnfunc.scan import scan
 from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
 
-__all__ = ["lif_scan", "synaptic_scan", "if_scan"]
+__all__ = ["lif_scan", "synaptic_scan", "if_scan", "FUSED"]
 
 
 def _first_step(xs: Tensor, num_steps: int | None) -> tuple[Tensor, int, bool]:
@@ -62,44 +63,38 @@ def _first_step(xs: Tensor, num_steps: int | None) -> tuple[Tensor, int, bool]:
 
 
 def _run(
-    model: str,
-    step: Any,
+    model: NeuronModel[Any, Any],
     state: Any,
     xs: Tensor,
     params: Any,
     *,
-    state_type: type,
-    params_type: type,
     num_steps: int | None,
-    spike_fn: SpikeFn,
-    reset: Reset,
-    reset_delay: bool,
-    detach_reset: bool,
+    firing: Firing,
     backend: Backend,
 ) -> tuple[Tensor, Any]:
     x0, length, static = _first_step(xs, num_steps)
-    options: dict[str, Any] = {
-        "spike_fn": spike_fn,
-        "reset": reset,
-        "reset_delay": reset_delay,
-        "detach_reset": detach_reset,
-    }
-    check_step(model, state, x0, params, state_type=state_type, params_type=params_type, **options)
+    model.check(state, x0, params)
     v0 = state.v
-    i0 = state.i if model == "synaptic" else None
-    alpha = params.alpha if model == "synaptic" else None
-    beta = params.beta if model != "if" else None
+    i0 = getattr(state, "i", None)  # the synaptic current (synaptic model only)
+    alpha = getattr(params, "alpha", None)
+    beta = getattr(params, "beta", None)  # IF has no decay
     thr = params.threshold
-    chosen = choose_backend(backend, spike_fn, xs, [v0, i0], [alpha, beta, thr])
+    chosen = choose_backend(backend, firing.spike_fn, xs, [v0, i0], [alpha, beta, thr])
     if chosen == "scan":
-        bound = partial(step, params=params, **options)
-        spikes, final = scan(bound, state, xs, num_steps=num_steps)
-        return spikes, final
-    cfg = Config(length, static, spike_fn, reset, reset_delay, detach_reset, chosen)  # type: ignore[arg-type]
+        return scan(model.bind(params, firing), state, xs, num_steps=num_steps)
+    cfg = Config(
+        length,
+        static,
+        firing.spike_fn,  # type: ignore[arg-type]  # a Surrogate: choose_backend checked it
+        firing.reset,
+        firing.reset_delay,
+        firing.detach_reset,
+        chosen,  # type: ignore[arg-type]
+    )
     out = fused_scan(xs, v0, i0, alpha, beta, thr, cfg)
-    if model == "synaptic":
-        return out[0], SynapticState(i=out[2], v=out[1])
-    return out[0], state_type(v=out[1])
+    if i0 is not None:
+        return out[0], model.state_type(i=out[2], v=out[1])
+    return out[0], model.state_type(v=out[1])
 
 
 def lif_scan(
@@ -143,18 +138,12 @@ def lif_scan(
     tensor([0., 1., 0., 1.])
     """
     return _run(
-        "lif",
-        lif_step,
+        LIF,
         state,
         xs,
         params,
-        state_type=LIFState,
-        params_type=LIFParams,
         num_steps=num_steps,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
+        firing=Firing(spike_fn, reset, reset_delay, detach_reset),
         backend=backend,
     )
 
@@ -192,18 +181,12 @@ def synaptic_scan(
     tensor([0., 1., 1.])
     """
     return _run(
-        "synaptic",
-        synaptic_step,
+        SYNAPTIC,
         state,
         xs,
         params,
-        state_type=SynapticState,
-        params_type=SynapticParams,
         num_steps=num_steps,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
+        firing=Firing(spike_fn, reset, reset_delay, detach_reset),
         backend=backend,
     )
 
@@ -232,17 +215,17 @@ def if_scan(
     tensor([0., 0., 1.])
     """
     return _run(
-        "if",
-        if_step,
+        IF,
         state,
         xs,
         params,
-        state_type=IFState,
-        params_type=IFParams,
         num_steps=num_steps,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
+        firing=Firing(spike_fn, reset, reset_delay, detach_reset),
         backend=backend,
     )
+
+
+FUSED: Mapping[str, Callable[..., tuple[Tensor, Any]]] = MappingProxyType(
+    {"lif": lif_scan, "synaptic": synaptic_scan, "if": if_scan}
+)
+"""The fused multi-step scan of each neuron model that has one, by model name (read-only)."""

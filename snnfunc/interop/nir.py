@@ -57,12 +57,12 @@ from torch import Tensor
 
 from snnfunc.interop.params import Discretization, _check_dt, decay_from_tau, tau_from_decay
 from snnfunc.neurons import (
+    MODELS,
     IFParams,
     LIFParams,
     LIFState,
     SynapticParams,
     SynapticState,
-    if_init,
     if_step,
     lif_init,
     lif_step,
@@ -128,9 +128,7 @@ _NEURON_STEPS: dict[Any, str] = {
     cuba_li_step: "cuba_li",
 }
 _INITS: dict[str, Callable[..., Any]] = {
-    "lif": lif_init,
-    "synaptic": synaptic_init,
-    "if": if_init,
+    **{kind: MODELS[kind].init for kind in ("lif", "synaptic", "if")},
     "li": lif_init,
     "cuba_li": synaptic_init,
 }
@@ -439,14 +437,14 @@ def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
             f"model_layers exports fcn models; {config.model!r} uses max pooling, which NIR "
             "cannot express"
         )
-    kinds: dict[str, tuple[Callable[..., Any], Any]] = {
-        "lif": (lif_step, LIFParams(config.beta, config.threshold)),
-        "synaptic": (synaptic_step, SynapticParams(config.alpha, config.beta, config.threshold)),
-        "if": (if_step, IFParams(config.threshold)),
-    }
-    if config.neuron not in kinds:
-        raise ValueError(f"neuron {config.neuron!r} has no NIR equivalent (use lif, synaptic, if)")
-    step, neuron_params = kinds[config.neuron]
+    from snnfunc.models import neuron_params as configured_params
+
+    steps = {kind: step for step, kind in _NEURON_STEPS.items() if kind in MODELS}
+    if config.neuron not in steps:
+        raise ValueError(
+            f"neuron {config.neuron!r} has no NIR equivalent (use one of {tuple(steps)})"
+        )
+    step, neuron_params = steps[config.neuron], configured_params(config)
     layers: list[Layer | Callable[[Any], Any]] = [partial(torch.flatten, start_dim=1)]
     for k in range(1, len(config.hidden) + 2):
         w, b = params[f"fc{k}.weight"], params[f"fc{k}.bias"]

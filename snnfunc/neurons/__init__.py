@@ -1,10 +1,27 @@
-"""Neuron models: one module each, every one ``<model>_init`` + ``<model>_step``.
+"""Neuron models: one module each, every one a registered :class:`NeuronModel`.
 
-Every step has the signature ``step(state, x, params, *, spike_fn, reset, reset_delay,
-detach_reset) -> (spike, state)``; state and params are NamedTuples; the reset rule is
-:mod:`snnfunc.reset`.
+A model module writes its ``Params``/``State`` NamedTuples and its unchecked math, the *core*
+``core(state, x, params, firing) -> (spike, state)``, and registers a :class:`NeuronModel`; its
+public ``<model>_init`` and checked ``<model>_step(state, x, params, *, spike_fn, reset,
+reset_delay, detach_reset) -> (spike, state)`` are derived from that value. The reset rule is
+:mod:`snnfunc.reset`. :data:`MODELS` is the one catalogue of built-in models: ``nn``, the
+application's models and CLI, :mod:`snnfunc.testing` and the contract tests iterate it.
+
+To add a model: write ``snnfunc/neurons/<model>.py`` (see ``lif.py``) and add its model value
+to :data:`MODELS` below.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+from snnfunc.neurons import adlif, alif, alpha, if_, lapicque, lif, rlif, synaptic
+from snnfunc.neurons._model import Field as Field
+from snnfunc.neurons._model import NeuronModel as NeuronModel
+from snnfunc.neurons._model import registry
+from snnfunc.neurons.adlif import AdLIFParams as AdLIFParams
+from snnfunc.neurons.adlif import AdLIFState as AdLIFState
+from snnfunc.neurons.adlif import adlif_init as adlif_init
+from snnfunc.neurons.adlif import adlif_step as adlif_step
 from snnfunc.neurons.alif import ALIFParams as ALIFParams
 from snnfunc.neurons.alif import ALIFState as ALIFState
 from snnfunc.neurons.alif import alif_init as alif_init
@@ -33,3 +50,15 @@ from snnfunc.neurons.synaptic import SynapticParams as SynapticParams
 from snnfunc.neurons.synaptic import SynapticState as SynapticState
 from snnfunc.neurons.synaptic import synaptic_init as synaptic_init
 from snnfunc.neurons.synaptic import synaptic_step as synaptic_step
+
+MODELS: Mapping[str, NeuronModel[Any, Any]] = registry(
+    if_.IF,
+    lif.LIF,
+    synaptic.SYNAPTIC,
+    lapicque.LAPICQUE,
+    alpha.ALPHA,
+    alif.ALIF,
+    rlif.RLIF,
+    adlif.ADLIF,
+)
+"""Every built-in neuron model by name (read-only), in a fixed order."""

@@ -14,18 +14,21 @@ read the values (a device sync every step) and cannot run under ``vmap``/``torch
 alternate sign); a negative ``jump`` lowers the threshold after each spike.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
 (README, "NaN policy").
+
+>>> import torch
+>>> z, s = alif_step(alif_init(1), torch.tensor([1.5]), ALIFParams(0.9, 1.0, 0.9, 0.5))
+>>> z, s.a
+(tensor([1.]), tensor([0.5000]))
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
-from snnfunc.neurons._common import check_step, zeros_state
-from snnfunc.reset import Reset, fire
-from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
+from snnfunc.neurons._model import Field, NeuronModel
+from snnfunc.reset import Firing
 
 
 class ALIFParams(NamedTuple):
@@ -44,57 +47,30 @@ class ALIFState(NamedTuple):
     a: Tensor  # threshold adaptation (effective threshold is threshold + a)
 
 
-def alif_init(
-    shape: int | tuple[int, ...],
-    *,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> ALIFState:
-    """Resting state (all zeros) of ``shape``."""
-    state: ALIFState = zeros_state(ALIFState, shape, dtype, device)
-    return state
-
-
-def alif_step(
-    state: ALIFState,
-    x: Tensor,
-    params: ALIFParams,
-    *,
-    spike_fn: SpikeFn = DEFAULT_SPIKE,
-    reset: Reset = "subtract",
-    reset_delay: bool = False,
-    detach_reset: bool = True,
+def alif_core(
+    state: ALIFState, x: Tensor, params: ALIFParams, firing: Firing
 ) -> tuple[Tensor, ALIFState]:
-    r"""Advance an adaptive LIF neuron one step (see the module docstring).
-
-    Args and returns as :func:`snnfunc.lif_step` (``x``, state fields: ``[..., N]``).
-
-    >>> import torch
-    >>> z, s = alif_step(alif_init(1), torch.tensor([1.5]), ALIFParams(0.9, 1.0, 0.9, 0.5))
-    >>> z, s.a
-    (tensor([1.]), tensor([0.5000]))
+    r""".. math:: h = \beta v + x,\quad \vartheta_t = \vartheta + a,\quad
+    z = S(h - \vartheta_t),\quad v' = R(h, z, \vartheta_t),\quad a' = \rho a + j z
     """
-    check_step(
-        "alif",
-        state,
-        x,
-        params,
-        state_type=ALIFState,
-        params_type=ALIFParams,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
     theta = params.threshold + state.a
     h = params.beta * state.v + x
-    z, v = fire(
-        h,
-        state.v,
-        theta,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
+    z, v = firing(h, state.v, theta)
     return z, ALIFState(v, params.rho * state.a + params.jump * z)
+
+
+ALIF: NeuronModel[ALIFState, ALIFParams] = NeuronModel(
+    "alif",
+    ALIFState,
+    ALIFParams,
+    alif_core,
+    params={
+        "beta": Field(0.0, 1.0, 0.8),
+        "threshold": Field(0.25, 2.0, 1.0),
+        "rho": Field(0.0, 1.0, 0.9),
+        "jump": Field(0.0, 1.0, 0.2),
+    },
+    state={"v": Field(-1.0, 1.5), "a": Field(0.0, 1.0)},
+)
+alif_init = ALIF.init
+alif_step = ALIF.step

@@ -15,18 +15,21 @@ The alpha shape needs ``0 <= beta < alpha <= 1``; outside that range the formula
 (``alpha == beta`` gives a membrane of exactly 0; a decay above 1 grows without bound).
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
 (README, "NaN policy").
+
+>>> import torch
+>>> z, s = alpha_step(alpha_init(1), torch.tensor([1.0]), AlphaParams(0.9, 0.5, 1.0))
+>>> z, s.exc + s.inh
+(tensor([0.]), tensor([0.]))
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
-from snnfunc.neurons._common import check_step, zeros_state
-from snnfunc.reset import Reset, fire
-from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
+from snnfunc.neurons._model import Field, NeuronModel
+from snnfunc.reset import Firing
 
 
 class AlphaParams(NamedTuple):
@@ -44,61 +47,41 @@ class AlphaState(NamedTuple):
     inh: Tensor  # inhibitory current
 
 
-def alpha_init(
-    shape: int | tuple[int, ...],
-    *,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> AlphaState:
-    """Resting state (all zeros) of ``shape``."""
-    state: AlphaState = zeros_state(AlphaState, shape, dtype, device)
-    return state
-
-
-def alpha_step(
-    state: AlphaState,
-    x: Tensor,
-    params: AlphaParams,
-    *,
-    spike_fn: SpikeFn = DEFAULT_SPIKE,
-    reset: Reset = "subtract",
-    reset_delay: bool = False,
-    detach_reset: bool = True,
+def alpha_core(
+    state: AlphaState, x: Tensor, params: AlphaParams, firing: Firing
 ) -> tuple[Tensor, AlphaState]:
-    r"""Advance an alpha (SRM0-like) neuron one step.
-
-    .. math:: e' = \alpha e + x,\quad n' = \beta n - x,\quad h = e' + n',\quad
-              z, v = \text{fire}(h),\quad e'' = e' + (v - h)
-
-    Args and returns as :func:`snnfunc.lif_step` (``x``, state fields: ``[..., N]``).
-
-    >>> import torch
-    >>> z, s = alpha_step(alpha_init(1), torch.tensor([1.0]), AlphaParams(0.9, 0.5, 1.0))
-    >>> z, s.exc + s.inh
-    (tensor([0.]), tensor([0.]))
+    r""".. math:: e' = \alpha e + x,\quad n' = \beta n - x,\quad h = e' + n',\quad
+    z, v = \text{fire}(h),\quad e'' = e' + (v - h)
     """
-    check_step(
-        "alpha",
-        state,
-        x,
-        params,
-        state_type=AlphaState,
-        params_type=AlphaParams,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
     exc = params.alpha * state.exc + x
     inh = params.beta * state.inh - x
     h = exc + inh
-    z, v = fire(
-        h,
-        state.exc + state.inh,
-        params.threshold,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
+    z, v = firing(h, state.exc + state.inh, params.threshold)
     return z, AlphaState(exc + (v - h), inh)
+
+
+def _alpha_above_beta(params: AlphaParams) -> AlphaParams:
+    # ``alpha`` drawn in [0.05, 1] is a fraction of the way from beta to 1: beta < alpha <= 1.
+    return params._replace(alpha=params.beta + params.alpha * (1 - params.beta))
+
+
+def _membrane(state: AlphaState) -> Tensor:
+    return state.exc + state.inh
+
+
+ALPHA: NeuronModel[AlphaState, AlphaParams] = NeuronModel(
+    "alpha",
+    AlphaState,
+    AlphaParams,
+    alpha_core,
+    params={
+        "alpha": Field(0.05, 1.0, 0.9),
+        "beta": Field(0.0, 0.9, 0.5),
+        "threshold": Field(0.25, 2.0, 1.0),
+    },
+    state={"exc": Field(-1.0, 1.5), "inh": Field(-1.0, 1.5)},
+    constrain=_alpha_above_beta,
+    membrane=_membrane,
+)
+alpha_init = ALPHA.init
+alpha_step = ALPHA.step

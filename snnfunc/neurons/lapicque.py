@@ -13,18 +13,21 @@ membrane alternates sign; unstable beyond :math:`\Delta t > 2RC`); ``R = 0`` or 
 divides by zero and gives inf/NaN, which then propagate.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
 (README, "NaN policy").
+
+>>> import torch
+>>> p = LapicqueParams(resistance=5.0, capacitance=1.0, time_step=1.0, threshold=1.0)
+>>> lapicque_step(lapicque_init(1), torch.tensor([0.5]), p)
+(tensor([0.]), LapicqueState(v=tensor([0.5000])))
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
-from snnfunc.neurons._common import check_step, zeros_state
-from snnfunc.reset import Reset, fire
-from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
+from snnfunc.neurons._model import Field, NeuronModel
+from snnfunc.reset import Firing
 
 
 class LapicqueParams(NamedTuple):
@@ -42,57 +45,37 @@ class LapicqueState(NamedTuple):
     v: Tensor  # membrane potential
 
 
-def lapicque_init(
-    shape: int | tuple[int, ...],
-    *,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> LapicqueState:
-    """Resting state (all zeros) of ``shape``."""
-    state: LapicqueState = zeros_state(LapicqueState, shape, dtype, device)
-    return state
-
-
-def lapicque_step(
-    state: LapicqueState,
-    x: Tensor,
-    params: LapicqueParams,
-    *,
-    spike_fn: SpikeFn = DEFAULT_SPIKE,
-    reset: Reset = "subtract",
-    reset_delay: bool = False,
-    detach_reset: bool = True,
+def lapicque_core(
+    state: LapicqueState, x: Tensor, params: LapicqueParams, firing: Firing
 ) -> tuple[Tensor, LapicqueState]:
-    r"""Advance an RC neuron one step: :math:`h = v + \tfrac{\Delta t}{C}(x - v/R)`.
-
-    Args and returns as :func:`snnfunc.lif_step` (``x``, state fields: ``[..., N]``).
-
-    >>> import torch
-    >>> p = LapicqueParams(resistance=5.0, capacitance=1.0, time_step=1.0, threshold=1.0)
-    >>> lapicque_step(lapicque_init(1), torch.tensor([0.5]), p)
-    (tensor([0.]), LapicqueState(v=tensor([0.5000])))
+    r""".. math:: h = v + \frac{\Delta t}{C}\left(x - \frac{v}{R}\right),\quad
+    z = S(h - \vartheta),\quad v' = R(h, z, \vartheta)
     """
-    check_step(
-        "lapicque",
-        state,
-        x,
-        params,
-        state_type=LapicqueState,
-        params_type=LapicqueParams,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
     # tensor first: with float params, dt / C would raise ZeroDivisionError at C = 0 (NaN policy)
     h = state.v + (x - state.v / params.resistance) * params.time_step / params.capacitance
-    z, v = fire(
-        h,
-        state.v,
-        params.threshold,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
+    z, v = firing(h, state.v, params.threshold)
     return z, LapicqueState(v)
+
+
+def _stable(params: LapicqueParams) -> LapicqueParams:
+    # ``time_step`` drawn in [0.05, 0.95] is a fraction of RC: dt < RC (stable).
+    rc = params.resistance * params.capacitance
+    return params._replace(time_step=params.time_step * rc)
+
+
+LAPICQUE: NeuronModel[LapicqueState, LapicqueParams] = NeuronModel(
+    "lapicque",
+    LapicqueState,
+    LapicqueParams,
+    lapicque_core,
+    params={
+        "resistance": Field(0.5, 5.0, 5.0),
+        "capacitance": Field(0.5, 5.0, 1.0),
+        "time_step": Field(0.05, 0.95, 1.0),
+        "threshold": Field(0.25, 2.0, 1.0),
+    },
+    state={"v": Field(-1.0, 1.5)},
+    constrain=_stable,
+)
+lapicque_init = LAPICQUE.init
+lapicque_step = LAPICQUE.step

@@ -10,19 +10,24 @@ read the values (a device sync every step) and cannot run under ``vmap``/``torch
 ``beta`` in [0, 1] leaks; above 1 the membrane grows without bound, below 0 it alternates sign.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
 (README, "NaN policy").
+
+>>> import torch
+>>> p = RLIFParams(0.9, 1.0, torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
+>>> z1, s = rlif_step(rlif_init(2), torch.tensor([1.5, 0.0]), p)
+>>> z2, s = rlif_step(s, torch.zeros(2), p)
+>>> z1, z2
+(tensor([1., 0.]), tensor([0., 1.]))
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnfunc.neurons._common import check_step, zeros_state
-from snnfunc.reset import Reset, fire
-from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
+from snnfunc.neurons._model import Field, NeuronModel
+from snnfunc.reset import Firing
 
 
 class RLIFParams(NamedTuple):
@@ -40,77 +45,28 @@ class RLIFState(NamedTuple):
     z: Tensor  # spikes of the previous step
 
 
-def rlif_init(
-    shape: int | tuple[int, ...],
-    *,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> RLIFState:
-    """Resting state (all zeros, no previous spikes) of ``shape``."""
-    state: RLIFState = zeros_state(RLIFState, shape, dtype, device)
-    return state
-
-
-def rlif_step(
-    state: RLIFState,
-    x: Tensor,
-    params: RLIFParams,
-    *,
-    spike_fn: SpikeFn = DEFAULT_SPIKE,
-    reset: Reset = "subtract",
-    reset_delay: bool = False,
-    detach_reset: bool = True,
+def rlif_core(
+    state: RLIFState, x: Tensor, params: RLIFParams, firing: Firing
 ) -> tuple[Tensor, RLIFState]:
-    r"""Advance a recurrent LIF layer one step (see the module docstring).
-
-    Args and returns as :func:`snnfunc.lif_step`; ``params.weight`` is ``[N, N]``.
-
-    >>> import torch
-    >>> p = RLIFParams(0.9, 1.0, torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
-    >>> z1, s = rlif_step(rlif_init(2), torch.tensor([1.5, 0.0]), p)
-    >>> z2, s = rlif_step(s, torch.zeros(2), p)
-    >>> z1, z2
-    (tensor([1., 0.]), tensor([0., 1.]))
+    r""".. math:: h = \beta v + x + W z_{t-1},\quad z = S(h - \vartheta),\quad
+    v' = R(h, z, \vartheta)
     """
-    check_step(
-        "rlif",
-        state,
-        x,
-        params,
-        state_type=RLIFState,
-        params_type=RLIFParams,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-        per_neuron_params=("beta", "threshold"),
-    )
-    if x.dim() == 0:
-        raise ValueError(
-            "x must have a neuron dim [..., N] for a recurrent layer, got a 0-d tensor"
-        )
-    n = x.shape[-1]
-    w = params.weight
-    if not isinstance(w, Tensor):
-        raise TypeError(f"params.weight must be a Tensor [N, N], got {type(w).__name__}")
-    if w.shape != (n, n):
-        raise ValueError(
-            f"params.weight must be [N, N] = [{n}, {n}] for x of shape {tuple(x.shape)}, "
-            f"got {tuple(w.shape)}"
-        )
-    if w.dtype != x.dtype or w.device != x.device:
-        raise TypeError(
-            f"params.weight is {w.dtype} on {w.device} but x is {x.dtype} on {x.device}; "
-            "they must match"
-        )
-    h = params.beta * state.v + x + F.linear(state.z, w)
-    z, v = fire(
-        h,
-        state.v,
-        params.threshold,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
+    h = params.beta * state.v + x + F.linear(state.z, params.weight)
+    z, v = firing(h, state.v, params.threshold)
     return z, RLIFState(v, z)
+
+
+RLIF: NeuronModel[RLIFState, RLIFParams] = NeuronModel(
+    "rlif",
+    RLIFState,
+    RLIFParams,
+    rlif_core,
+    params={
+        "beta": Field(0.0, 1.0, 0.9),
+        "threshold": Field(0.25, 2.0, 1.0),
+        "weight": Field(-0.5, 0.5, kind="matrix"),
+    },
+    state={"v": Field(-1.0, 1.5), "z": Field(0.0, 1.0, kind="spikes")},
+)
+rlif_init = RLIF.init
+rlif_step = RLIF.step

@@ -12,18 +12,20 @@ below 0 it alternates sign. snnTorch's ``Synaptic`` clamps both to [0, 1] in its
 clamp learnable decays yourself (``.clamp(0, 1)``) for parity.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
 (README, "NaN policy").
+
+>>> import torch
+>>> synaptic_step(synaptic_init(1), torch.tensor([0.5]), SynapticParams(0.5, 0.9, 1.0))
+(tensor([0.]), SynapticState(i=tensor([0.5000]), v=tensor([0.5000])))
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
-from snnfunc.neurons._common import check_step, zeros_state
-from snnfunc.reset import Reset, fire
-from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
+from snnfunc.neurons._model import Field, NeuronModel
+from snnfunc.reset import Firing
 
 
 class SynapticParams(NamedTuple):
@@ -41,59 +43,29 @@ class SynapticState(NamedTuple):
     v: Tensor  # membrane potential
 
 
-def synaptic_init(
-    shape: int | tuple[int, ...],
-    *,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> SynapticState:
-    """Resting state (all zeros) of ``shape``."""
-    state: SynapticState = zeros_state(SynapticState, shape, dtype, device)
-    return state
-
-
-def synaptic_step(
-    state: SynapticState,
-    x: Tensor,
-    params: SynapticParams,
-    *,
-    spike_fn: SpikeFn = DEFAULT_SPIKE,
-    reset: Reset = "subtract",
-    reset_delay: bool = False,
-    detach_reset: bool = True,
+def synaptic_core(
+    state: SynapticState, x: Tensor, params: SynapticParams, firing: Firing
 ) -> tuple[Tensor, SynapticState]:
-    r"""Advance a synaptic LIF neuron one step.
-
-    .. math:: i' = \alpha i + x,\quad h = \beta v + i',\quad z = S(h - \vartheta),\quad
-              v' = R(h, z, \vartheta)
-
-    Args and returns as :func:`snnfunc.lif_step` (``x``, state fields: ``[..., N]``).
-
-    >>> import torch
-    >>> synaptic_step(synaptic_init(1), torch.tensor([0.5]), SynapticParams(0.5, 0.9, 1.0))
-    (tensor([0.]), SynapticState(i=tensor([0.5000]), v=tensor([0.5000])))
+    r""".. math:: i' = \alpha i + x,\quad h = \beta v + i',\quad z = S(h - \vartheta),\quad
+    v' = R(h, z, \vartheta)
     """
-    check_step(
-        "synaptic",
-        state,
-        x,
-        params,
-        state_type=SynapticState,
-        params_type=SynapticParams,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
     i = params.alpha * state.i + x
     h = params.beta * state.v + i
-    z, v = fire(
-        h,
-        state.v,
-        params.threshold,
-        spike_fn=spike_fn,
-        reset=reset,
-        reset_delay=reset_delay,
-        detach_reset=detach_reset,
-    )
+    z, v = firing(h, state.v, params.threshold)
     return z, SynapticState(i, v)
+
+
+SYNAPTIC: NeuronModel[SynapticState, SynapticParams] = NeuronModel(
+    "synaptic",
+    SynapticState,
+    SynapticParams,
+    synaptic_core,
+    params={
+        "alpha": Field(0.0, 1.0, 0.7),
+        "beta": Field(0.0, 1.0, 0.8),
+        "threshold": Field(0.25, 2.0, 1.0),
+    },
+    state={"i": Field(-1.0, 1.5), "v": Field(-1.0, 1.5)},
+)
+synaptic_init = SYNAPTIC.init
+synaptic_step = SYNAPTIC.step

@@ -2,9 +2,10 @@
 
 Every strategy draws plain Python floats and builds tensors from them (no numpy needed), in
 ``float64`` by default for tight tolerances. Model names are the keys of
-:data:`snnfunc.cell.BUILTIN_CELLS` (``"if"``, ``"lif"``, ``"synaptic"``, ``"lapicque"``,
-``"alpha"``, ``"alif"``, ``"rlif"``); each model's params are drawn inside its documented
-ranges (decays in [0, 1], thresholds > 0, ``dt < RC`` for Lapicque, ``alpha > beta`` for Alpha).
+:data:`snnfunc.neurons.MODELS`; each model's params and state are drawn inside the ranges its
+registration declares (:class:`snnfunc.neurons.Field`; decays in [0, 1], thresholds > 0, then
+the model's ``constrain``: ``dt < RC`` for Lapicque, ``alpha > beta`` for Alpha). Surrogates are
+drawn from :data:`snnfunc.surrogate.SURROGATES`, each hyperparameter in its registered range.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
-from snnfunc import neurons, surrogate
-from snnfunc.cell import BUILTIN_CELLS
+from snnfunc import surrogate
+from snnfunc.neurons import MODELS, Field
+from snnfunc.reset import RESET_MODES
 
 __all__ = [
     "MODEL_NAMES",
@@ -31,7 +33,7 @@ __all__ = [
     "step_options",
 ]
 
-MODEL_NAMES: tuple[str, ...] = tuple(BUILTIN_CELLS)
+MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 """The built-in model names, in a fixed order."""
 
 F64 = torch.float64
@@ -91,33 +93,33 @@ def models() -> st.SearchStrategy[str]:
 
 
 def _check_model(model: str) -> None:
-    if model not in BUILTIN_CELLS:
+    if model not in MODELS:
         raise ValueError(f"model must be one of {MODEL_NAMES}, got {model!r}")
 
 
 def states(
     model: str, shape: tuple[int, ...], *, dtype: torch.dtype = F64
 ) -> st.SearchStrategy[Any]:
-    """A state of ``model`` with fields of ``shape`` (``[..., N]``).
-
-    Membranes and currents in [-1, 1.5]; ALIF's adaptation ``a >= 0``; RLIF's ``z`` in {0, 1}.
-    """
+    """A state of ``model`` with fields of ``shape`` (``[..., N]``), each in its registered range
+    (membranes and currents in [-1, 1.5]; ALIF's adaptation ``a >= 0``; spike fields in {0, 1})."""
     _check_model(model)
     return _states(model, shape, dtype)
 
 
+def _field(
+    draw: st.DrawFn, spec: Field, shape: tuple[int, ...], n: int, dtype: torch.dtype
+) -> Tensor:
+    if spec.kind == "spikes":
+        return draw(spike_trains(shape, dtype=dtype))
+    size = (n, n) if spec.kind == "matrix" else shape
+    return draw(tensors(size, min_value=spec.low, max_value=spec.high, dtype=dtype))
+
+
 @st.composite
 def _states(draw: st.DrawFn, model: str, shape: tuple[int, ...], dtype: torch.dtype) -> Any:
-    state_type = type(BUILTIN_CELLS[model].init(1, dtype=dtype))
-    fields = []
-    for name in state_type._fields:
-        if model == "rlif" and name == "z":
-            fields.append(draw(spike_trains(shape, dtype=dtype)))
-        elif model == "alif" and name == "a":
-            fields.append(draw(tensors(shape, min_value=0.0, max_value=1.0, dtype=dtype)))
-        else:
-            fields.append(draw(tensors(shape, min_value=-1.0, max_value=1.5, dtype=dtype)))
-    return state_type(*fields)
+    spec = MODELS[model]
+    n = shape[-1] if shape else 1
+    return spec.state_type(*(_field(draw, f, shape, n, dtype) for f in spec.state.values()))
 
 
 def params(
@@ -125,10 +127,9 @@ def params(
 ) -> st.SearchStrategy[Any]:
     """Params of ``model`` for ``n`` neurons: 0-d tensors or, with ``per_neuron``, ``[n]``.
 
-    ``per_neuron=None`` draws the choice. Ranges: decays in [0, 1] (Alpha: ``beta`` in
-    [0, 0.9] and ``alpha`` in ``(beta, 1]``), thresholds in [0.25, 2], ALIF ``rho`` in [0, 1]
-    and ``jump`` in [0, 1], Lapicque ``R, C`` in [0.5, 5] and ``dt = f R C`` with f in
-    [0.05, 0.95], RLIF weights ``[n, n]`` in [-0.5, 0.5].
+    ``per_neuron=None`` draws the choice. Each field is drawn in its registered range
+    (:class:`snnfunc.neurons.Field`), then the model's ``constrain`` maps it to a valid point;
+    matrix fields (RLIF's weights) are ``[n, n]``.
     """
     _check_model(model)
     return _params(model, n, per_neuron, dtype)
@@ -138,59 +139,27 @@ def params(
 def _params(
     draw: st.DrawFn, model: str, n: int, per_neuron: bool | None, dtype: torch.dtype
 ) -> Any:
-    vector = draw(st.booleans()) if per_neuron is None else per_neuron
-    shape = (n,) if vector else ()
-
-    def field(lo: float, hi: float) -> Tensor:
-        return draw(tensors(shape, min_value=lo, max_value=hi, dtype=dtype))
-
-    if model == "if":
-        return neurons.IFParams(field(0.25, 2.0))
-    if model == "lif":
-        return neurons.LIFParams(field(0.0, 1.0), field(0.25, 2.0))
-    if model == "synaptic":
-        return neurons.SynapticParams(field(0.0, 1.0), field(0.0, 1.0), field(0.25, 2.0))
-    if model == "lapicque":
-        r, c = field(0.5, 5.0), field(0.5, 5.0)
-        return neurons.LapicqueParams(r, c, field(0.05, 0.95) * r * c, field(0.25, 2.0))
-    if model == "alpha":
-        beta = field(0.0, 0.9)
-        alpha = beta + field(0.05, 1.0) * (1 - beta)
-        return neurons.AlphaParams(alpha, beta, field(0.25, 2.0))
-    if model == "alif":
-        return neurons.ALIFParams(field(0.0, 1.0), field(0.25, 2.0), field(0.0, 1.0), field(0, 1))
-    weight = draw(tensors((n, n), min_value=-0.5, max_value=0.5, dtype=dtype))
-    return neurons.RLIFParams(field(0.0, 1.0), field(0.25, 2.0), weight)
-
-
-_SURROGATES: dict[str, tuple[Any, float, float]] = {
-    "atan": (surrogate.atan, 0.5, 10.0),
-    "fast_sigmoid": (surrogate.fast_sigmoid, 1.0, 50.0),
-    "superspike": (surrogate.superspike, 1.0, 100.0),
-    "sigmoid": (surrogate.sigmoid, 0.5, 20.0),
-    "triangle": (surrogate.triangle, 0.1, 2.0),
-    "boxcar": (surrogate.boxcar, 0.1, 2.0),
-}
+    spec = MODELS[model]
+    shape = (n,) if (draw(st.booleans()) if per_neuron is None else per_neuron) else ()
+    drawn = spec.params_type(*(_field(draw, f, shape, n, dtype) for f in spec.params.values()))
+    return spec.constrain(drawn) if spec.constrain is not None else drawn
 
 
 @st.composite
 def surrogates(draw: st.DrawFn) -> surrogate.Surrogate:
-    """A built-in surrogate spike function with a drawn hyperparameter (or none)."""
-    name = draw(st.sampled_from([*_SURROGATES, "straight_through", "heaviside"]))
-    if name == "straight_through":
-        return surrogate.straight_through()
-    if name == "heaviside":
-        return surrogate.heaviside()
-    factory, lo, hi = _SURROGATES[name]
-    result: surrogate.Surrogate = factory(draw(st.floats(lo, hi)))
-    return result
+    """A built-in surrogate (:data:`snnfunc.surrogate.SURROGATES`) with a drawn hyperparameter
+    in its registered range (or none)."""
+    spec = surrogate.SURROGATES[draw(st.sampled_from(tuple(surrogate.SURROGATES)))]
+    if spec.hyper_range is None:
+        return spec.factory()
+    return spec.factory(draw(st.floats(*spec.hyper_range)))
 
 
 def step_options() -> st.SearchStrategy[dict[str, Any]]:
     """Reset options of a neuron step: ``reset``, ``reset_delay``, ``detach_reset``."""
     return st.fixed_dictionaries(
         {
-            "reset": st.sampled_from(["subtract", "zero", "none"]),
+            "reset": st.sampled_from(RESET_MODES),
             "reset_delay": st.booleans(),
             "detach_reset": st.booleans(),
         }
