@@ -6,6 +6,8 @@ params, :func:`scan` to unroll them over time, and surrogate spikes that work un
 """
 
 from snnfunc import surrogate as surrogate
+from snnfunc.neurons import AdLIFParams as AdLIFParams
+from snnfunc.neurons import AdLIFState as AdLIFState
 from snnfunc.neurons import ALIFParams as ALIFParams
 from snnfunc.neurons import ALIFState as ALIFState
 from snnfunc.neurons import AlphaParams as AlphaParams
@@ -20,6 +22,8 @@ from snnfunc.neurons import RLIFParams as RLIFParams
 from snnfunc.neurons import RLIFState as RLIFState
 from snnfunc.neurons import SynapticParams as SynapticParams
 from snnfunc.neurons import SynapticState as SynapticState
+from snnfunc.neurons import adlif_init as adlif_init
+from snnfunc.neurons import adlif_step as adlif_step
 from snnfunc.neurons import alif_init as alif_init
 from snnfunc.neurons import alif_step as alif_step
 from snnfunc.neurons import alpha_init as alpha_init
@@ -34,6 +38,7 @@ from snnfunc.neurons import rlif_init as rlif_init
 from snnfunc.neurons import rlif_step as rlif_step
 from snnfunc.neurons import synaptic_init as synaptic_init
 from snnfunc.neurons import synaptic_step as synaptic_step
+from snnfunc.reset import Firing as Firing
 from snnfunc.reset import Reset as Reset
 from snnfunc.reset import apply_reset as apply_reset
 from snnfunc.scan import Layer as Layer

@@ -86,6 +86,8 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("mnist", "fcn"): dict(
         hidden=(1000,),
         neuron="synaptic",
+        alpha=0.7,
+        beta=0.8,
         epochs=3,
         num_steps=25,
         batch_size=128,
@@ -205,7 +207,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
 def model_config(config: TrainConfig, input_shape: tuple[int, ...]) -> ModelConfig:
     """The :class:`ModelConfig` a resolved :class:`TrainConfig` asks for."""
     assert config.hidden is not None and config.neuron is not None and config.num_steps is not None
-    assert config.alpha is not None and config.beta is not None and config.padding is not None
+    assert config.padding is not None
     return ModelConfig(
         model=config.model,
         input_shape=input_shape,

@@ -20,19 +20,6 @@ from snnfunc import surrogate
 F64 = torch.float64
 
 
-@dataclass(frozen=True)
-class Model:
-    name: str
-    init: Callable[..., Any]
-    step: Callable[..., tuple[Tensor, Any]]
-    params: Callable[[int], Any]  # per-neuron tensor params for n neurons (float64)
-    membrane: Callable[[Any], Tensor]
-    threshold: Callable[[Any, Any], Tensor]  # effective threshold used at the next step
-
-    def __str__(self) -> str:
-        return self.name
-
-
 def _lin(lo: float, hi: float, n: int) -> Tensor:
     return torch.linspace(lo, hi, n, dtype=F64)
 
@@ -41,67 +28,69 @@ def _full(value: float, n: int) -> Tensor:
     return torch.full((n,), value, dtype=F64)
 
 
-def _thr(state: Any, params: Any) -> Tensor:
-    return torch.as_tensor(params.threshold, dtype=F64)
+# Per-neuron float64 params for n neurons, chosen so every model spikes on _inputs(); one entry
+# per registered model (test_every_registered_model_is_covered keeps this table complete).
+PARAMS: dict[str, Callable[[int], Any]] = {
+    "if": lambda n: sf.IFParams(_lin(0.8, 1.2, n)),
+    "lif": lambda n: sf.LIFParams(_lin(0.6, 0.95, n), _full(1.0, n)),
+    "synaptic": lambda n: sf.SynapticParams(_lin(0.5, 0.8, n), _full(0.8, n), _full(1.0, n)),
+    "lapicque": lambda n: sf.LapicqueParams(
+        _lin(4.0, 6.0, n), _full(1.0, n), _full(1.0, n), _full(1.0, n)
+    ),
+    "alpha": lambda n: sf.AlphaParams(_lin(0.85, 0.95, n), _full(0.5, n), _full(0.5, n)),
+    "alif": lambda n: sf.ALIFParams(_lin(0.7, 0.9, n), _full(1.0, n), _full(0.9, n), _full(0.3, n)),
+    "rlif": lambda n: sf.RLIFParams(
+        _lin(0.7, 0.9, n), _full(1.0, n), torch.linspace(-0.4, 0.4, n * n, dtype=F64).reshape(n, n)
+    ),
+    "adlif": lambda n: sf.AdLIFParams(
+        _lin(0.3, 0.5, n), _full(0.9, n), _full(0.3, n), _full(0.5, n), _full(0.5, n)
+    ),
+}
+# The threshold a spike is compared with at the next step, where it is not params.threshold.
+EFFECTIVE_THRESHOLD: dict[str, Callable[[Any, Any], Tensor]] = {
+    "alif": lambda s, p: p.threshold + s.a,
+}
 
 
-MODELS = [
-    Model(
-        "if", sf.if_init, sf.if_step, lambda n: sf.IFParams(_lin(0.8, 1.2, n)), lambda s: s.v, _thr
-    ),
-    Model(
-        "lif",
-        sf.lif_init,
-        sf.lif_step,
-        lambda n: sf.LIFParams(_lin(0.6, 0.95, n), _full(1.0, n)),
-        lambda s: s.v,
-        _thr,
-    ),
-    Model(
-        "synaptic",
-        sf.synaptic_init,
-        sf.synaptic_step,
-        lambda n: sf.SynapticParams(_lin(0.5, 0.8, n), _full(0.8, n), _full(1.0, n)),
-        lambda s: s.v,
-        _thr,
-    ),
-    Model(
-        "lapicque",
-        sf.lapicque_init,
-        sf.lapicque_step,
-        lambda n: sf.LapicqueParams(_lin(4.0, 6.0, n), _full(1.0, n), _full(1.0, n), _full(1.0, n)),
-        lambda s: s.v,
-        _thr,
-    ),
-    Model(
-        "alpha",
-        sf.alpha_init,
-        sf.alpha_step,
-        lambda n: sf.AlphaParams(_lin(0.85, 0.95, n), _full(0.5, n), _full(0.5, n)),
-        lambda s: s.exc + s.inh,
-        _thr,
-    ),
-    Model(
-        "alif",
-        sf.alif_init,
-        sf.alif_step,
-        lambda n: sf.ALIFParams(_lin(0.7, 0.9, n), _full(1.0, n), _full(0.9, n), _full(0.3, n)),
-        lambda s: s.v,
-        lambda s, p: p.threshold + s.a,
-    ),
-    Model(
-        "rlif",
-        sf.rlif_init,
-        sf.rlif_step,
-        lambda n: sf.RLIFParams(
-            _lin(0.7, 0.9, n),
-            _full(1.0, n),
-            torch.linspace(-0.4, 0.4, n * n, dtype=F64).reshape(n, n),
-        ),
-        lambda s: s.v,
-        _thr,
-    ),
-]
+@dataclass(frozen=True)
+class Model:
+    """A registered model (:data:`snnfunc.neurons.MODELS`) with this file's test params."""
+
+    name: str
+
+    @property
+    def spec(self) -> Any:
+        return sf.neurons.MODELS[self.name]
+
+    def init(self, *args: Any, **kwargs: Any) -> Any:
+        return self.spec.init(*args, **kwargs)
+
+    def step(self, *args: Any, **kwargs: Any) -> tuple[Tensor, Any]:
+        result: tuple[Tensor, Any] = self.spec.step(*args, **kwargs)
+        return result
+
+    def params(self, n: int) -> Any:
+        return PARAMS[self.name](n)
+
+    def membrane(self, state: Any) -> Tensor:
+        membrane: Tensor = self.spec.membrane(state)
+        return membrane
+
+    def threshold(self, state: Any, params: Any) -> Tensor:
+        rule = EFFECTIVE_THRESHOLD.get(self.name)
+        return rule(state, params) if rule else torch.as_tensor(params.threshold, dtype=F64)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+MODELS = [Model(name) for name in sf.neurons.MODELS]
+
+
+def test_every_registered_model_is_covered() -> None:
+    assert set(PARAMS) == set(sf.neurons.MODELS) == set(CLOSED)
+
+
 RESETS = ["subtract", "zero", "none"]
 
 
@@ -238,6 +227,8 @@ def _closed_form(model: str, x: float, t: int) -> float:
     if model in ("lif", "alif", "rlif"):
         b = 0.9
         return x * (1 - b**t) / (1 - b)
+    if model == "adlif":  # a = 0 and no spikes: w stays 0, v -> x (input scaled by 1 - beta)
+        return x * (1 - 0.9**t)
     if model == "lapicque":  # R=5, C=2, dt=1: beta = 1 - 1/10, input scale 1/2
         b = 0.9
         return 0.5 * x * (1 - b**t) / (1 - b)
@@ -258,6 +249,7 @@ CLOSED = {
     "lapicque": sf.LapicqueParams(5.0, 2.0, 1.0, 1e9),
     "synaptic": sf.SynapticParams(0.6, 0.9, 1e9),
     "alpha": sf.AlphaParams(0.9, 0.6, 1e9),
+    "adlif": sf.AdLIFParams(0.9, 0.5, 0.0, 1.0, 1e9),
 }
 
 

@@ -30,22 +30,23 @@ def _params(name: str, dtype: torch.dtype, device: torch.device | str = "cpu") -
         return torch.linspace(lo, hi, N, dtype=dtype, device=device).requires_grad_()
 
     scalar = torch.tensor(1.0, dtype=F64)  # 0-d CPU float64: neither promotes nor moves
-    return {
-        "if": lambda: sf.IFParams(vec(0.8, 1.2)),
-        "lif": lambda: sf.LIFParams(vec(0.6, 0.95), scalar),
-        "synaptic": lambda: sf.SynapticParams(vec(0.5, 0.8), 0.9, scalar),
-        "lapicque": lambda: sf.LapicqueParams(vec(4.0, 6.0), 1.0, scalar, 1.0),
-        "alpha": lambda: sf.AlphaParams(vec(0.85, 0.95), 0.5, scalar),
-        "alif": lambda: sf.ALIFParams(vec(0.7, 0.9), scalar, 0.9, 0.3),
-        "rlif": lambda: sf.RLIFParams(
-            vec(0.7, 0.9),
-            scalar,
-            torch.full((N, N), 0.1, dtype=dtype, device=device).requires_grad_(),
-        ),
-    }[name]()
+    model = sf.neurons.MODELS[name]
+    values: list[Any] = []
+    for k, (field, spec) in enumerate(model.params.items()):
+        if spec.kind == "matrix":
+            weight = torch.full((N, N), 0.1, dtype=dtype, device=device)
+            values.append(weight.requires_grad_())
+        elif k == 0:  # the first field per neuron, around its default
+            assert spec.default is not None
+            values.append(vec(0.9 * spec.default, min(1.0, 1.1 * spec.default)))
+        elif field == "threshold":
+            values.append(scalar)
+        else:
+            values.append(spec.default)  # a float
+    return model.params_type(*values)
 
 
-NAMES = ["if", "lif", "synaptic", "lapicque", "alpha", "alif", "rlif"]
+NAMES = list(sf.neurons.MODELS)
 
 
 def _model(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:

@@ -8,6 +8,7 @@ count reported in the README ("Reliability").
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -43,32 +44,16 @@ class Spec:
     first_field: str  # the first params field (a per-neuron one)
 
 
+def _valid_params(name: str) -> Any:
+    """The model's registered defaults; a required matrix (RLIF's weights) as zeros [N, N]."""
+    model = sf.neurons.MODELS[name]
+    required = {f: torch.zeros(N, N) for f, spec in model.params.items() if spec.default is None}
+    return model.default_params(**required)
+
+
 SPECS = [
-    Spec("if", sf.if_init, sf.if_step, lambda: sf.IFParams(1.0), "threshold"),
-    Spec("lif", sf.lif_init, sf.lif_step, lambda: sf.LIFParams(0.9, 1.0), "beta"),
-    Spec(
-        "synaptic",
-        sf.synaptic_init,
-        sf.synaptic_step,
-        lambda: sf.SynapticParams(0.5, 0.9, 1.0),
-        "alpha",
-    ),
-    Spec(
-        "lapicque",
-        sf.lapicque_init,
-        sf.lapicque_step,
-        lambda: sf.LapicqueParams(5.0, 1.0, 1.0, 1.0),
-        "resistance",
-    ),
-    Spec("alpha", sf.alpha_init, sf.alpha_step, lambda: sf.AlphaParams(0.9, 0.5, 1.0), "alpha"),
-    Spec("alif", sf.alif_init, sf.alif_step, lambda: sf.ALIFParams(0.9, 1.0, 0.9, 0.5), "beta"),
-    Spec(
-        "rlif",
-        sf.rlif_init,
-        sf.rlif_step,
-        lambda: sf.RLIFParams(0.9, 1.0, torch.zeros(N, N)),
-        "beta",
-    ),
+    Spec(name, model.init, model.step, partial(_valid_params, name), next(iter(model.params)))
+    for name, model in sf.neurons.MODELS.items()
 ]
 
 
@@ -158,13 +143,10 @@ def _neuron_rows(spec: Spec) -> list[Bad]:
     ]  # fmt: skip
 
 
-HYPER_FACTORIES = [
-    ("atan", S.atan, "alpha"),
-    ("fast_sigmoid", S.fast_sigmoid, "slope"),
-    ("superspike", S.superspike, "alpha"),
-    ("sigmoid", S.sigmoid, "slope"),
-    ("triangle", S.triangle, "width"),
-    ("boxcar", S.boxcar, "width"),
+HYPER_FACTORIES = [  # every registered factory with a hyperparameter, and its argument's name
+    (name, spec.factory, next(iter(inspect.signature(spec.factory).parameters)))
+    for name, spec in S.SURROGATES.items()
+    if spec.hyper_range is not None
 ]
 
 
@@ -342,7 +324,7 @@ def _loss_rows() -> list[Bad]:
         Bad("count_mse-rate", lambda: loss.count_mse(out, y, correct_rate=1.5), ValueError,
             r"correct_rate must lie in \[0, 1\] \(spikes per step\), got 1.5"),
         Bad("train-neuron", lambda: resolve(TrainConfig(neuron="hh")), ValueError,
-            r"neuron must be one of \('lif', 'synaptic', 'if', 'alif'\), got 'hh'"),
+            r"neuron must be one of \('if', 'lif', .*'adlif'\), got 'hh'"),
         Bad("train-dataset", lambda: resolve(TrainConfig(dataset="cifar")), ValueError,
             r"dataset must be one of \('digits', 'mnist'\), got 'cifar'"),
         Bad("train-epochs", lambda: resolve(TrainConfig(epochs=0)), ValueError,
