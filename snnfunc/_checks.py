@@ -183,3 +183,25 @@ def check_dtype_device(
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for but CUDA is not available here")
     return dtype, dev
+
+
+def check_class_output(name: str, out: Tensor, targets: Tensor) -> None:
+    """``out: [T, B, C]`` floating, ``targets: [B]`` integer class indices."""
+    check_floating(name, out)
+    check_tensor("targets", targets)
+    if out.dim() != 3:
+        raise ValueError(f"{name} must be [T, B, C] (time, batch, classes), got {tuple(out.shape)}")
+    if targets.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
+        raise TypeError(f"targets must hold integer class indices, got dtype {targets.dtype}")
+    if targets.shape != out.shape[1:2]:
+        raise ValueError(
+            f"targets must be [B] = [{out.shape[1]}] to match {name} {tuple(out.shape)}, "
+            f"got {tuple(targets.shape)}"
+        )
+    if targets.numel() and not is_traced(targets):  # values: eager only (see snnfunc._checks)
+        bad = (targets < 0) | (targets >= out.shape[2])
+        if bool(bad.any()):
+            raise ValueError(
+                f"targets must be class indices in [0, C) = [0, {out.shape[2]}), "
+                f"got {targets[bad][0].item()}"
+            )

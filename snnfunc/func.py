@@ -13,8 +13,8 @@ Everything here works because snnfunc's steps are pure functions of NamedTuples 
 * **Forward mode** -- the surrogate spikes of :mod:`snnfunc.surrogate` are
   ``autograd.Function``\ s without a ``jvp`` (adding one breaks ``torch.compile(fullgraph=True)``),
   so ``torch.func.jvp``/``jacfwd`` raise ``NotImplementedError: You must implement the jvp
-  function ...``. :func:`forward_mode_spike` gives the same spikes and first derivatives with no
-  Function (the detach trick), which every transform supports (``examples/func_forward_mode.py``).
+  function ...``. :func:`snnfunc.surrogate.forward_mode_spike` (re-exported here) gives the
+  same spikes and first derivatives with no Function (the detach trick), which every transform supports (``examples/func_forward_mode.py``).
 * **Modules** -- :func:`functional` turns an ``nn.Module`` (e.g. :class:`snnfunc.nn.Sequential`)
   into ``(params, pure_fn)`` with ``torch.func.functional_call``.
 
@@ -35,7 +35,6 @@ Everything here works because snnfunc's steps are pure functions of NamedTuples 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -44,7 +43,8 @@ from torch.func import functional_call, grad, jacrev, vmap
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from snnfunc.scan import StepFn, scan
-from snnfunc.surrogate import step as heaviside_step
+from snnfunc.surrogate import ForwardModeSpike as ForwardModeSpike
+from snnfunc.surrogate import forward_mode_spike as forward_mode_spike
 
 __all__ = [
     "stack_params",
@@ -344,50 +344,3 @@ def grad_norm_through_time(
     grads = tree_flatten(grad(loss_of_eps)(eps))[0]
     sq = sum(t.reshape(num_steps, -1).pow(2).sum(1) for t in grads)
     return torch.as_tensor(sq).sqrt()
-
-
-# --- forward mode ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ForwardModeSpike:
-    r"""A spike function with forward-mode support, from any surrogate with ``derivative``.
-
-    .. math:: z = H(\mathrm{sg}(x)) + (x - \mathrm{sg}(x))\,S'(\mathrm{sg}(x))
-
-    The value is exactly the Heaviside spike (the second term is 0) and the first derivative is
-    the surrogate's :math:`S'(x)`, in reverse *and* forward mode, because there is no
-    ``autograd.Function``: ``jvp``, ``jacfwd``, ``hessian`` and every ``torch.compile``
-    composition work. Differences from the Function: second derivatives are 0 (not
-    :math:`S''`), and a learnable (Tensor) surrogate hyperparameter gets zero gradient.
-    """
-
-    surrogate: Any
-
-    def __call__(self, x: Tensor) -> Tensor:
-        """Spikes ``1[x > 0]``. ``x: [...] -> [...]``, dtype of ``x``."""
-        xd = x.detach()
-        d: Tensor = self.surrogate.derivative(xd)
-        return heaviside_step(xd) + (x - xd) * d
-
-    def derivative(self, x: Tensor) -> Tensor:
-        """The surrogate derivative ``S'(x)``, ``[...] -> [...]``."""
-        d: Tensor = self.surrogate.derivative(x)
-        return d
-
-
-def forward_mode_spike(surrogate: Any) -> ForwardModeSpike:
-    """:class:`ForwardModeSpike` for ``surrogate`` (e.g. ``snnfunc.surrogate.atan()``).
-
-    Pass it as ``spike_fn=`` to any step to use ``torch.func.jvp``/``jacfwd``.
-
-    >>> import torch
-    >>> from snnfunc import surrogate
-    >>> f = forward_mode_spike(surrogate.atan(2.0))
-    >>> torch.func.jvp(f, (torch.tensor([-1.0, 0.0]),), (torch.ones(2),))
-    (tensor([0., 0.]), tensor([0.0920, 1.0000]))
-    """
-    if not callable(getattr(surrogate, "derivative", None)):
-        raise TypeError(
-            "surrogate must have a derivative(x) method (a snnfunc.surrogate.Surrogate), "
-            f"got {type(surrogate).__name__}"
-        )
-    return ForwardModeSpike(surrogate)

@@ -23,33 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnfunc._checks import check_choice, check_floating, check_tensor, is_traced
+from snnfunc._checks import (
+    check_choice,
+    check_class_output,
+    check_floating,
+)
 
 __all__ = ["membrane_ce", "rate_ce", "count_mse", "latency_mse", "first_spike_time"]
 
 TimeReduction = Literal["sum", "mean"]
-
-
-def _check_output(name: str, out: Tensor, targets: Tensor) -> None:
-    """``out: [T, B, C]`` floating, ``targets: [B]`` integer class indices."""
-    check_floating(name, out)
-    check_tensor("targets", targets)
-    if out.dim() != 3:
-        raise ValueError(f"{name} must be [T, B, C] (time, batch, classes), got {tuple(out.shape)}")
-    if targets.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
-        raise TypeError(f"targets must hold integer class indices, got dtype {targets.dtype}")
-    if targets.shape != out.shape[1:2]:
-        raise ValueError(
-            f"targets must be [B] = [{out.shape[1]}] to match {name} {tuple(out.shape)}, "
-            f"got {tuple(targets.shape)}"
-        )
-    if targets.numel() and not is_traced(targets):  # values: eager only (see snnfunc._checks)
-        bad = (targets < 0) | (targets >= out.shape[2])
-        if bool(bad.any()):
-            raise ValueError(
-                f"targets must be class indices in [0, C) = [0, {out.shape[2]}), "
-                f"got {targets[bad][0].item()}"
-            )
 
 
 def membrane_ce(
@@ -69,7 +51,7 @@ def membrane_ce(
     Returns:
         The loss, a 0-d tensor.
     """
-    _check_output("membrane", membrane, targets)
+    check_class_output("membrane", membrane, targets)
     check_choice("time_reduction", time_reduction, ("sum", "mean"))
     steps, batch, classes = membrane.shape
     per_step = F.cross_entropy(
@@ -90,7 +72,7 @@ def rate_ce(spikes: Tensor, targets: Tensor) -> Tensor:
     Returns:
         The loss, a 0-d tensor.
     """
-    _check_output("spikes", spikes, targets)
+    check_class_output("spikes", spikes, targets)
     return F.cross_entropy(spikes.sum(0), targets.long())
 
 
@@ -117,7 +99,7 @@ def count_mse(
     Returns:
         The loss, a 0-d tensor.
     """
-    _check_output("spikes", spikes, targets)
+    check_class_output("spikes", spikes, targets)
     for name, rate in (("correct_rate", correct_rate), ("incorrect_rate", incorrect_rate)):
         if not 0.0 <= float(rate) <= 1.0:
             raise ValueError(f"{name} must lie in [0, 1] (spikes per step), got {rate!r}")
@@ -180,7 +162,7 @@ def latency_mse(
     Returns:
         The loss, a 0-d tensor.
     """
-    _check_output("spikes", spikes, targets)
+    check_class_output("spikes", spikes, targets)
     steps, _, classes = spikes.shape
     late = float(steps) if incorrect_time is None else float(incorrect_time)
     onehot = F.one_hot(targets.long(), classes).to(spikes.dtype)

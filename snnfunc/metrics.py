@@ -12,8 +12,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from snnfunc._checks import check_choice
-from snnfunc.loss import _check_output, first_spike_time
+from snnfunc._checks import check_choice, check_class_output
+from snnfunc.loss import first_spike_time
 
 __all__ = ["accuracy_count", "accuracy_membrane", "accuracy_first_spike", "predict_count"]
 
@@ -36,7 +36,7 @@ def accuracy_count(spikes: Tensor, targets: Tensor) -> Tensor:
     Returns:
         0-d tensor in [0, 1].
     """
-    _check_output("spikes", spikes, targets)
+    check_class_output("spikes", spikes, targets)
     return _fraction(predict_count(spikes), targets)
 
 
@@ -53,7 +53,7 @@ def accuracy_membrane(
     Returns:
         0-d tensor in [0, 1].
     """
-    _check_output("membrane", membrane, targets)
+    check_class_output("membrane", membrane, targets)
     check_choice("reduce", reduce, ("mean", "max", "last"))
     if reduce == "mean":
         score = membrane.mean(0)
@@ -76,5 +76,5 @@ def accuracy_first_spike(spikes: Tensor, targets: Tensor) -> Tensor:
     Returns:
         0-d tensor in [0, 1].
     """
-    _check_output("spikes", spikes, targets)
+    check_class_output("spikes", spikes, targets)
     return _fraction(first_spike_time(spikes.detach()).argmin(-1), targets)

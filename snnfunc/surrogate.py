@@ -51,6 +51,8 @@ __all__ = [
     "boxcar",
     "straight_through",
     "custom",
+    "ForwardModeSpike",
+    "forward_mode_spike",
 ]
 
 
@@ -356,6 +358,52 @@ def custom(derivative: Callable[[Tensor], Tensor], *, name: str = "custom") -> S
         return derivative(x)
 
     return Surrogate(name, _d)
+
+
+# --- forward mode ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ForwardModeSpike:
+    r"""A spike function with forward-mode support, from any surrogate with ``derivative``.
+
+    .. math:: z = H(\mathrm{sg}(x)) + (x - \mathrm{sg}(x))\,S'(\mathrm{sg}(x))
+
+    The value is exactly the Heaviside spike (the second term is 0) and the first derivative is
+    the surrogate's :math:`S'(x)`, in reverse *and* forward mode, because there is no
+    ``autograd.Function``: ``jvp``, ``jacfwd``, ``hessian`` and every ``torch.compile``
+    composition work. Differences from the Function: second derivatives are 0 (not
+    :math:`S''`), and a learnable (Tensor) surrogate hyperparameter gets zero gradient.
+    """
+
+    surrogate: Any
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """Spikes ``1[x > 0]``. ``x: [...] -> [...]``, dtype of ``x``."""
+        xd = x.detach()
+        d: Tensor = self.surrogate.derivative(xd)
+        return step(xd) + (x - xd) * d
+
+    def derivative(self, x: Tensor) -> Tensor:
+        """The surrogate derivative ``S'(x)``, ``[...] -> [...]``."""
+        d: Tensor = self.surrogate.derivative(x)
+        return d
+
+
+def forward_mode_spike(surrogate: Any) -> ForwardModeSpike:
+    """:class:`ForwardModeSpike` for ``surrogate`` (e.g. ``snnfunc.surrogate.atan()``).
+
+    Pass it as ``spike_fn=`` to any step to use ``torch.func.jvp``/``jacfwd``.
+
+    >>> import torch
+    >>> f = forward_mode_spike(atan(2.0))
+    >>> torch.func.jvp(f, (torch.tensor([-1.0, 0.0]),), (torch.ones(2),))
+    (tensor([0., 0.]), tensor([0.0920, 1.0000]))
+    """
+    if not callable(getattr(surrogate, "derivative", None)):
+        raise TypeError(
+            "surrogate must have a derivative(x) method (a snnfunc.surrogate.Surrogate), "
+            f"got {type(surrogate).__name__}"
+        )
+    return ForwardModeSpike(surrogate)
 
 
 DEFAULT_SPIKE: Surrogate = atan()
