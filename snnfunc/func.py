@@ -14,7 +14,8 @@ Everything here works because snnfunc's steps are pure functions of NamedTuples 
   ``autograd.Function``\ s without a ``jvp`` (adding one breaks ``torch.compile(fullgraph=True)``),
   so ``torch.func.jvp``/``jacfwd`` raise ``NotImplementedError: You must implement the jvp
   function ...``. :func:`snnfunc.surrogate.forward_mode_spike` (re-exported here) gives the
-  same spikes and first derivatives with no Function (the detach trick), which every transform supports (``examples/func_forward_mode.py``).
+  same spikes and first derivatives with no Function (the detach trick), which every transform
+  supports (``examples/func_forward_mode.py``).
 * **Modules** -- :func:`functional` turns an ``nn.Module`` (e.g. :class:`snnfunc.nn.Sequential`)
   into ``(params, pure_fn)`` with ``torch.func.functional_call``.
 
