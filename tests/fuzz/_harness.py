@@ -6,8 +6,9 @@ rule every entry is held to (see the package docstring).
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,17 +41,50 @@ class Call:
 class Entry:
     name: str
     build: Callable[[st.DataObject], Call]
+    covers: frozenset[str]  # the public names it calls, as "area.name" (see public_catalogue)
 
 
 class Table(list[Entry]):
-    """One area's fuzz entries; ``@FUZZ.entry("name")`` adds a builder."""
+    """One area's fuzz entries; ``@FUZZ.entry("name", "area.function", ...)`` adds a builder."""
 
-    def entry(self, name: str) -> Callable[[Callable[[st.DataObject], Call]], Callable[..., Call]]:
+    def entry(
+        self, name: str, *covers: str
+    ) -> Callable[[Callable[[st.DataObject], Call]], Callable[..., Call]]:
         def register(build: Callable[[st.DataObject], Call]) -> Callable[..., Call]:
-            self.append(Entry(name, build))
+            self.append(Entry(name, build, frozenset(covers)))
             return build
 
         return register
+
+
+# --- what snnfunc says it offers ---------------------------------------------------------------
+def public_catalogue() -> dict[str, Iterable[str]]:
+    """snnfunc's public names by area, read from the package's own catalogues.
+
+    The one place that knows where the catalogues are: when they become registries, each line
+    becomes a registry lookup. ``test_completeness`` holds the fuzz tables to these names.
+    """
+    from snnfunc.cell import BUILTIN_CELLS
+
+    def listed(module: str) -> list[str]:  # a module's __all__ (`snnfunc.scan` is a function)
+        return list(importlib.import_module(f"snnfunc.{module}").__all__)
+
+    def reexported(module: str) -> list[str]:  # for a module without __all__
+        return [k for k, v in vars(sf).items() if getattr(v, "__module__", "") == module]
+
+    return {
+        "cell": BUILTIN_CELLS.keys(),  # the neuron models
+        "surrogate": listed("surrogate"),
+        "encode": listed("encode"),
+        "bernoulli": listed("bernoulli"),
+        "fused": listed("fused"),
+        "loss": listed("loss"),
+        "metrics": listed("metrics"),
+        "attacks": listed("attacks"),
+        "nn": listed("nn"),
+        "scan": listed("scan"),
+        "reset": reexported("snnfunc.reset"),
+    }
 
 
 # --- strategies -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def _linear_loss(x: Tensor) -> Tensor:
     return (x.reshape(-1) * w[: x.numel()]).sum()
 
 
-@FUZZ.entry("attacks")
+@FUZZ.entry("attacks", "attacks.fgsm", "attacks.pgd")
 def _attacks(data: st.DataObject) -> Call:
     fault = data.draw(st.sampled_from([None] * 4 + ["dtype", "eps", "clamp", "steps", "loss"]))
     name = data.draw(st.sampled_from(["fgsm", "pgd"]), label="attack")

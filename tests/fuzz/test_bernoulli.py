@@ -30,7 +30,7 @@ from ._harness import (
 FUZZ = Table()
 
 
-@FUZZ.entry("bernoulli")
+@FUZZ.entry("bernoulli", "bernoulli.bernoulli")
 def _bernoulli(data: st.DataObject) -> Call:
     fault = data.draw(
         st.sampled_from([None] * 4 + ["dtype", "u_shape", "u_dtype", "both"]), label="fault"
@@ -63,7 +63,7 @@ def _bernoulli(data: st.DataObject) -> Call:
     return Call(lambda: sf.bernoulli(p, u, **kwargs), valid, check)
 
 
-@FUZZ.entry("uniform_noise")
+@FUZZ.entry("uniform_noise", "bernoulli.uniform_noise")
 def _uniform_noise(data: st.DataObject) -> Call:
     from snnfunc.bernoulli import uniform_noise
 

@@ -57,7 +57,7 @@ def time_major(
     return check
 
 
-@FUZZ.entry("rate")
+@FUZZ.entry("rate", "encode.rate")
 def _rate(data: st.DataObject) -> Call:
     fault = data.draw(st.sampled_from(ENCODER_FAULTS + ["noise"]), label="fault")
     shape = data.draw(shapes, label="shape")
@@ -118,7 +118,7 @@ def _rate(data: st.DataObject) -> Call:
     return Call(lambda: sf.encode.rate(x, num_steps, **kwargs), valid, check)
 
 
-@FUZZ.entry("latency")
+@FUZZ.entry("latency", "encode.latency", "encode.latency_times")
 def _latency(data: st.DataObject) -> Call:
     fault = data.draw(st.sampled_from(ENCODER_FAULTS), label="fault")
     shape = data.draw(shapes, label="shape")
@@ -175,7 +175,7 @@ def _latency(data: st.DataObject) -> Call:
     return Call(lambda: sf.encode.latency(x, num_steps, **kwargs), valid, check)
 
 
-@FUZZ.entry("delta")
+@FUZZ.entry("delta", "encode.delta", "encode.delta_decode")
 def _delta(data: st.DataObject) -> Call:
     fault = data.draw(st.sampled_from(ENCODER_FAULTS), label="fault")
     shape = data.draw(st.one_of(small_shapes, large_shapes), label="shape")  # [T, ...]
@@ -213,7 +213,7 @@ def _delta(data: st.DataObject) -> Call:
     return Call(call, valid, check)
 
 
-@FUZZ.entry("population")
+@FUZZ.entry("population", "encode.population")
 def _population(data: st.DataObject) -> Call:
     fault = data.draw(st.sampled_from(ENCODER_FAULTS), label="fault")
     shape = data.draw(small_shapes, label="shape")

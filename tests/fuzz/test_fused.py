@@ -88,7 +88,8 @@ def fused_call(model: Model, data: st.DataObject) -> Call:
 
 for _model in MODELS:
     if _model.name in FUSED:
-        FUZZ.entry(FUSED[_model.name][0])(partial(fused_call, _model))
+        _name = FUSED[_model.name][0]
+        FUZZ.entry(_name, f"fused.{_name}")(partial(fused_call, _model))
 
 
 @pytest.mark.parametrize("case", FUZZ, ids=lambda e: e.name)

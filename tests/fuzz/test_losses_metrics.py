@@ -11,6 +11,8 @@ import torch
 from hypothesis import given
 from torch import Tensor
 
+from snnfunc import loss, metrics
+
 from ._harness import (
     FLOATS,
     NON_FLOATS,
@@ -19,9 +21,11 @@ from ._harness import (
     Table,
     check_backward,
     draw_tensor,
+    dtypes,
     fuzz_settings,
     maybe_grad,
     run_case,
+    shapes,
 )
 
 FUZZ = Table()
@@ -29,8 +33,6 @@ FUZZ = Table()
 
 # --- losses and metrics (issue 4): [T, B, C] outputs, [B] class targets ---------------------------
 def _losses_and_metrics() -> dict[str, Callable[..., Tensor]]:
-    from snnfunc import loss, metrics
-
     return {
         "membrane_ce": loss.membrane_ce,
         "membrane_ce_mean": partial(loss.membrane_ce, time_reduction="mean"),
@@ -44,7 +46,11 @@ def _losses_and_metrics() -> dict[str, Callable[..., Tensor]]:
     }
 
 
-@FUZZ.entry("loss_and_metrics")
+@FUZZ.entry(
+    "loss_and_metrics",
+    *("loss.membrane_ce", "loss.rate_ce", "loss.count_mse", "loss.latency_mse"),
+    *("metrics.accuracy_count", "metrics.accuracy_membrane", "metrics.accuracy_first_spike"),
+)
 def _loss_metric(data: st.DataObject) -> Call:
     fns = _losses_and_metrics()
     name = data.draw(st.sampled_from(sorted(fns)), label="function")
@@ -88,6 +94,51 @@ def _loss_metric(data: st.DataObject) -> Call:
         check_backward(out, value)
 
     return Call(lambda: fns[name](out, targets), valid, check)
+
+
+@FUZZ.entry("first_spike_time", "loss.first_spike_time")
+def _first_spike_time(data: st.DataObject) -> Call:
+    shape = data.draw(shapes, label="shape")  # [T, ...]: a 0-d tensor has no time dim
+    dtype = data.draw(dtypes, label="dtype")
+    binary = data.draw(st.booleans(), label="binary spikes")
+    if binary:
+        g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+        spikes = (torch.rand(shape, generator=g) < 0.3).to(dtype)
+    else:  # documented for {0, 1}; other values must still give a result of the right form
+        spikes = draw_tensor(data, shape, dtype)
+    spikes = maybe_grad(data, spikes)
+    valid = dtype.is_floating_point and len(shape) > 0
+
+    def check(t: Tensor) -> None:
+        assert t.shape == spikes.shape[1:] and t.dtype == spikes.dtype
+        assert t.device == spikes.device
+        if binary:  # a step in [0, T]
+            tt = t.detach().double()
+            assert bool(((tt >= 0) & (tt <= shape[0]) & (tt == tt.round())).all())
+        check_backward(spikes, t)
+
+    return Call(lambda: loss.first_spike_time(spikes), valid, check)
+
+
+@FUZZ.entry("predict_count", "metrics.predict_count")
+def _predict_count(data: st.DataObject) -> Call:
+    fault = data.draw(st.sampled_from([None] * 4 + ["dtype", "rank", "classes"]), label="fault")
+    t, b = data.draw(st.integers(0, 5), label="T"), data.draw(st.integers(0, 6), label="B")
+    c = 0 if fault == "classes" else data.draw(st.integers(1, 5), label="C")
+    shape: tuple[int, ...] = (
+        (t, b, c) if fault != "rank" else data.draw(st.sampled_from([(b, c), (t, b, c, 1), ()]))
+    )
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    spikes = (torch.rand(shape, generator=g) < 0.3).to(dtype)
+
+    def check(pred: Tensor) -> None:
+        assert pred.shape == (b,) and pred.dtype == torch.int64
+        assert bool(((pred >= 0) & (pred < c)).all())
+        counts = spikes.double().sum(0)  # the predicted class has the most spikes
+        assert torch.equal(counts.gather(1, pred[:, None])[:, 0], counts.amax(1))
+
+    return Call(lambda: metrics.predict_count(spikes), fault is None, check)
 
 
 @pytest.mark.parametrize("case", FUZZ, ids=lambda e: e.name)

@@ -103,10 +103,10 @@ def neuron_call(model: Model, data: st.DataObject) -> Call:
 
 
 for _model in MODELS:
-    FUZZ.entry(f"{_model.name}_step")(partial(neuron_call, _model))
+    FUZZ.entry(f"{_model.name}_step", f"cell.{_model.name}")(partial(neuron_call, _model))
 
 
-@FUZZ.entry("init")
+@FUZZ.entry("init", *(f"cell.{m.name}" for m in MODELS))
 def _init(data: st.DataObject) -> Call:
     model = data.draw(st.sampled_from(MODELS), label="model")
     shape_arg = data.draw(
@@ -147,7 +147,7 @@ def _init(data: st.DataObject) -> Call:
 
 
 # --- reset, scan, layers ----------------------------------------------------------------------
-@FUZZ.entry("apply_reset")
+@FUZZ.entry("apply_reset", "reset.apply_reset")
 def _apply_reset(data: st.DataObject) -> Call:
     fault = data.draw(
         st.sampled_from([None] * 4 + ["dtype", "z_shape", "z_dtype", "threshold", "reset"])

@@ -10,6 +10,7 @@ import torch
 from hypothesis import given
 
 import snnfunc as sf
+from snnfunc.cell import BUILTIN_CELLS
 
 from ._harness import (
     ALLOWED,
@@ -37,12 +38,14 @@ NN_LAYERS = {  # name: (number of params, constructor)
     "Synaptic": (3, lambda p: sf.nn.Synaptic(*p)),
     "IF": (1, lambda p: sf.nn.IF(*p)),
     "ALIF": (4, lambda p: sf.nn.ALIF(*p)),
+    "Neuron": (2, lambda p: sf.nn.Neuron(BUILTIN_CELLS["lif"], sf.LIFParams(*p))),
 }
 
 
-@FUZZ.entry("nn")
+@FUZZ.entry("nn", *(f"nn.{name}" for name in NN_LAYERS), "nn.Sequential")
 def _nn(data: st.DataObject) -> Call:
-    """An nn neuron layer, one step (``forward``) or all (``unroll``), state from rest or given."""
+    """An nn neuron layer, one step (``forward``) or all (``unroll``), state from rest or given;
+    now and then inside an ``nn.Sequential`` (states: a tuple of one)."""
     name = data.draw(st.sampled_from(sorted(NN_LAYERS)), label="layer")
     fault = data.draw(st.sampled_from([None] * 4 + ["dtype", "param", "state"]), label="fault")
     shape = data.draw(st.one_of(small_shapes.filter(len), st.just((4096, 3))), label="shape")
@@ -77,16 +80,24 @@ def _nn(data: st.DataObject) -> Call:
         state = data.draw(st.sampled_from([None, "rest"]))
     if isinstance(state, str):
         state = layer.init_state(shape, dtype=fdtype)
+    module: Any = layer
+    in_sequential = data.draw(st.booleans(), label="in nn.Sequential")
+    if in_sequential:
+        module = sf.nn.Sequential(layer)
+        state = None if state is None else (state,)
 
     def check(out: Any) -> None:
         z, new = out
         spike_like(x)(z)
+        if in_sequential:
+            assert isinstance(new, tuple) and len(new) == 1
+            (new,) = new
         for leaf in new:
             assert leaf.shape == shape and leaf.dtype == x.dtype
 
     if unroll:
-        return Call(lambda: layer.unroll(x, state), valid, check)
-    return Call(lambda: layer(x, state), valid, check)
+        return Call(lambda: module.unroll(x, state), valid, check)
+    return Call(lambda: module(x, state), valid, check)
 
 
 @pytest.mark.parametrize("case", FUZZ, ids=lambda e: e.name)

@@ -42,7 +42,7 @@ def _int_option_ok(value: Any) -> bool:
     return value is None or (type(value) is int and value >= 1)
 
 
-@FUZZ.entry("scan")
+@FUZZ.entry("scan", "scan.scan")
 def _scan(data: st.DataObject) -> Call:
     model = data.draw(st.sampled_from(MODELS), label="model")
     shape = data.draw(small_shapes.filter(lambda s: len(s) > 0), label="shape")
@@ -83,7 +83,7 @@ def _scan(data: st.DataObject) -> Call:
     return Call(call, valid, check)
 
 
-@FUZZ.entry("sequential")
+@FUZZ.entry("sequential", "scan.sequential", "scan.stateless")
 def _sequential(data: st.DataObject) -> Call:
     shape = data.draw(small_shapes, label="shape")
     dtype = data.draw(st.sampled_from(FLOATS), label="dtype")  # a stateless layer may cast
@@ -125,7 +125,7 @@ def _sequential(data: st.DataObject) -> Call:
     return Call(lambda: net(arg, x), valid, check)
 
 
-@FUZZ.entry("neuron")
+@FUZZ.entry("neuron", "scan.neuron", "scan.Layer")
 def _neuron(data: st.DataObject) -> Call:
     model = data.draw(st.sampled_from(MODELS), label="model")
     fault = data.draw(st.sampled_from([None, None, "option", "unknown"]), label="fault")

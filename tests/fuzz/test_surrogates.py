@@ -55,7 +55,7 @@ def draw_hyper(data: st.DataObject, x_shape: tuple[int, ...]) -> tuple[Any, bool
     return "2.0", False
 
 
-@FUZZ.entry("surrogate")
+@FUZZ.entry("surrogate", *(f"surrogate.{name}" for name, _, _ in FACTORIES))
 def _surrogate(data: st.DataObject) -> Call:
     name, make, has_hyper = data.draw(st.sampled_from(FACTORIES), label="surrogate")
     shape, dtype = data.draw(shapes), data.draw(dtypes)
@@ -84,7 +84,7 @@ def _surrogate(data: st.DataObject) -> Call:
     return Call(call, valid, check)
 
 
-@FUZZ.entry("surrogate.derivative")
+@FUZZ.entry("surrogate.derivative", "surrogate.Surrogate")
 def _derivative(data: st.DataObject) -> Call:
     _, make, has_hyper = data.draw(st.sampled_from(FACTORIES), label="surrogate")
     shape, dtype = data.draw(shapes), data.draw(dtypes)
@@ -104,7 +104,7 @@ def _derivative(data: st.DataObject) -> Call:
     return Call(call, valid, check)
 
 
-@FUZZ.entry("surrogate.step")
+@FUZZ.entry("surrogate.step", "surrogate.step")
 def _step(data: st.DataObject) -> Call:
     shape, dtype = data.draw(shapes), data.draw(st.sampled_from(FLOATS))
     x = draw_tensor(data, shape, dtype)
