@@ -174,12 +174,21 @@ def test_rate_value_check_is_skipped_under_vmap() -> None:
 
 # --- latency ---------------------------------------------------------------------------------
 def closed_form_time(
-    x: float, num_steps: int, tau: float, threshold: float, linear: bool, normalize: bool
+    x: float,
+    num_steps: int,
+    tau: float,
+    threshold: float,
+    linear: bool,
+    normalize: bool,
+    first_spike_time: int = 0,
 ) -> float:
-    """snnTorch's latency_code, written out for one element (float64, math module)."""
+    """snnTorch's latency_code, written out for one element (float64, math module), with the
+    documented ``first_spike_time`` offset ``t0``: every time is shifted by ``t0``, and
+    ``normalize`` stretches the rest so the latest possible spike lands on ``T - 1``."""
+    t0 = first_spike_time
     if linear:
-        tau_eff = num_steps - 1 if normalize else tau
-        return tau_eff * (1 - max(x, threshold))
+        tau_eff = num_steps - 1 - t0 if normalize else tau
+        return tau_eff * (1 - max(x, threshold)) + t0
     eps = 1e-7
 
     def rc(v: float) -> float:
@@ -187,7 +196,7 @@ def closed_form_time(
         return tau * math.log(v / (v - threshold))
 
     t = rc(x)
-    return t * (num_steps - 1) / rc(threshold) if normalize else t
+    return (t * (num_steps - 1 - t0) / rc(threshold) if normalize else t) + t0
 
 
 latency_options = st.fixed_dictionaries(
@@ -215,6 +224,35 @@ def test_latency_one_spike_per_element_at_closed_form_time(
     for i, v in enumerate(xs):
         t = closed_form_time(v, num_steps, normalize=True, **opt)
         assert math.isclose(float(times[i]), t, rel_tol=1e-12, abs_tol=1e-12)
+        if abs(t - math.floor(t) - 0.5) > 1e-9:  # away from a rounding tie
+            assert int(z[:, i].argmax()) == round(t)
+
+
+@given(
+    xs=st.lists(unit, min_size=1, max_size=12),
+    num_steps=st.integers(2, 40),
+    opt=latency_options,
+    normalize=st.booleans(),
+    data=st.data(),
+)
+def test_latency_first_spike_time_shifts_every_spike_by_the_documented_offset(
+    xs: list[float], num_steps: int, opt: dict, normalize: bool, data: st.DataObject
+) -> None:
+    t0 = data.draw(st.integers(1, num_steps - 1), label="first_spike_time")
+    x = torch.tensor(xs, dtype=torch.float64)
+    kwargs = {"normalize": normalize, "first_spike_time": t0, **opt}
+    times = latency_times(x, num_steps, **kwargs)
+    want = [closed_form_time(v, num_steps, **kwargs) for v in xs]
+    for got, t in zip(times.tolist(), want, strict=True):
+        assert got >= t0 and math.isclose(got, t, rel_tol=1e-12, abs_tol=1e-9)
+    if float(times.round().max()) > num_steps - 1:  # a spike after the window: documented error
+        with pytest.raises(ValueError, match="after the last step"):
+            latency(x, num_steps, **kwargs)
+        return
+    z = latency(x, num_steps, **kwargs)
+    assert torch.equal(z.sum(0), torch.ones(len(xs), dtype=torch.float64))
+    assert not z[:t0].any(), "no spike before first_spike_time"
+    for i, t in enumerate(want):
         if abs(t - math.floor(t) - 0.5) > 1e-9:  # away from a rounding tie
             assert int(z[:, i].argmax()) == round(t)
 
