@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from _ci import import_peer
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from torch.func import grad, vmap
@@ -290,7 +291,7 @@ def test_latency_is_monotone_brighter_never_later(
 def test_latency_matches_snntorch(
     linear: bool, num_steps: int, tau: float, threshold: float, normalize: bool, clip: bool
 ) -> None:
-    spikegen = pytest.importorskip("snntorch.spikegen")
+    spikegen = import_peer("snntorch.spikegen")
     x = torch.rand(16, 40, generator=gen(0))
     x[:, 0] = 0.0  # an input below threshold (snnTorch normalises by the batch's latest spike)
     if not linear and not normalize and tau * math.log((threshold + 1e-7) / 1e-7) > num_steps - 1:
