@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from snnfunc._checks import check_choice, check_class_output
+from snnfunc._checks import check_choice, check_class_output, check_floating
 from snnfunc.loss import first_spike_time
 
 __all__ = ["accuracy_count", "accuracy_membrane", "accuracy_first_spike", "predict_count"]
@@ -20,6 +20,12 @@ __all__ = ["accuracy_count", "accuracy_membrane", "accuracy_first_spike", "predi
 
 def predict_count(spikes: Tensor) -> Tensor:
     """Predicted class by spike count (the tutorial's rule). ``[T, B, C] -> [B]`` (long)."""
+    check_floating("spikes", spikes)
+    if spikes.dim() != 3 or spikes.shape[2] == 0:
+        raise ValueError(
+            f"spikes must be [T, B, C] (time, batch, classes) with C >= 1, "
+            f"got {tuple(spikes.shape)}"
+        )
     return spikes.sum(0).argmax(-1)
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 import torch
+from _ci import mnist_dir
 from hypothesis import HealthCheck, settings
 
 # `ci`: stable and bounded (derandomized, no deadline: torch's first calls are slow).
@@ -23,3 +26,10 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def mnist() -> Path:
+    """The shared MNIST IDX directory (``../shared/data/mnist``): skips without it, except under
+    CI (``CI=true``), where it fails."""
+    return mnist_dir()

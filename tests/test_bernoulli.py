@@ -24,6 +24,38 @@ def test_forward_is_indicator_of_noise_below_p(p: list[float], seed: int) -> Non
     assert torch.equal(z, (u < pt).to(pt.dtype))
 
 
+FLOAT_DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_noise_equal_to_p_does_not_spike(dtype: torch.dtype) -> None:
+    """z = 1[u < p] is strict: u == p gives 0. On a grid exact in every dtype, p_i = i/16 and
+    u_j = j/16 (j < 16, noise lies in [0, 1)) spike exactly where j < i: so p = 0 never spikes,
+    not even at u = 0, and p = 1 always does."""
+    grid = torch.arange(17, dtype=torch.float64) / 16
+    p, u = grid.to(dtype)[:, None], grid[:-1].to(dtype)[None, :]
+    z = bernoulli(p, u)
+    want = torch.ones(17, 16, dtype=dtype).tril(diagonal=-1)  # want[i, j] = 1[j < i]
+    assert z.dtype == dtype and torch.equal(z, want)
+    assert not z[0].any() and z[-1].all()
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_p_zero_and_one_are_exact_with_drawn_noise(dtype: torch.dtype) -> None:
+    """The documented exact ends: with the noise drawn in p's dtype (in float16/bfloat16 an
+    exact 0 turns up every few hundred draws) p = 0 gives no spike and p = 1 a spike, always."""
+    n = 20_000
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        assert not bernoulli(torch.zeros(n, dtype=dtype), generator=g).any()
+        assert bernoulli(torch.ones(n, dtype=dtype), generator=g).all()
+    # the extreme noise values themselves: 0 and the largest value below 1
+    below_one = torch.nextafter(torch.tensor(1.0, dtype=dtype), torch.tensor(0.0, dtype=dtype))
+    u = torch.stack([torch.tensor(0.0, dtype=dtype), below_one])
+    assert torch.equal(bernoulli(torch.zeros(2, dtype=dtype), u), torch.zeros(2, dtype=dtype))
+    assert torch.equal(bernoulli(torch.ones(2, dtype=dtype), u), torch.ones(2, dtype=dtype))
+
+
 @given(p=probs, scale=st.floats(0.0, 10.0), data=st.data())
 def test_backward_is_straight_through_times_scale(p: list[float], scale: float, data) -> None:
     pt = torch.tensor(p, dtype=torch.float64)

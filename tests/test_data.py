@@ -12,15 +12,11 @@ import torch
 from snnfunc.data import (
     Dataset,
     batches,
-    default_mnist_dir,
     load_dataset,
     load_digits,
     load_mnist,
     read_idx,
 )
-
-MNIST = default_mnist_dir()
-needs_mnist = pytest.mark.skipif(MNIST is None, reason="../shared/data/mnist not found")
 
 
 def _idx_bytes(data: bytes, shape: tuple[int, ...], type_byte: int = 0x08) -> bytes:
@@ -29,10 +25,8 @@ def _idx_bytes(data: bytes, shape: tuple[int, ...], type_byte: int = 0x08) -> by
     )
 
 
-@needs_mnist
-def test_real_mnist_test_split() -> None:
-    assert MNIST is not None
-    data = load_mnist(MNIST, "test")
+def test_real_mnist_test_split(mnist: Path) -> None:
+    data = load_mnist(mnist, "test")
     assert data.images.shape == (10_000, 1, 28, 28) and data.images.dtype == torch.float32
     assert data.labels.dtype == torch.int64
     assert data.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # SOURCE.md
@@ -42,10 +36,8 @@ def test_real_mnist_test_split() -> None:
     assert data.images.mean().item() == pytest.approx(0.132515, abs=1e-5)
 
 
-@needs_mnist
-def test_read_idx_gz_and_raw_agree(tmp_path: Path) -> None:
-    assert MNIST is not None
-    gz = MNIST / "t10k-labels-idx1-ubyte.gz"
+def test_read_idx_gz_and_raw_agree(tmp_path: Path, mnist: Path) -> None:
+    gz = mnist / "t10k-labels-idx1-ubyte.gz"
     raw = tmp_path / "t10k-labels-idx1-ubyte"
     raw.write_bytes(gzip.decompress(gz.read_bytes()))
     a, b = read_idx(gz), read_idx(raw)
@@ -53,19 +45,15 @@ def test_read_idx_gz_and_raw_agree(tmp_path: Path) -> None:
     assert torch.equal(a, b)
 
 
-@needs_mnist
-def test_load_mnist_from_uncompressed_copies(tmp_path: Path) -> None:
-    assert MNIST is not None
+def test_load_mnist_from_uncompressed_copies(tmp_path: Path, mnist: Path) -> None:
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        (tmp_path / name).write_bytes(gzip.decompress((MNIST / f"{name}.gz").read_bytes()))
-    got, want = load_mnist(tmp_path, "test"), load_mnist(MNIST, "test")
+        (tmp_path / name).write_bytes(gzip.decompress((mnist / f"{name}.gz").read_bytes()))
+    got, want = load_mnist(tmp_path, "test"), load_mnist(mnist, "test")
     assert torch.equal(got.images, want.images) and torch.equal(got.labels, want.labels)
 
 
-@needs_mnist
-def test_corrupt_mnist_copies(tmp_path: Path) -> None:
-    assert MNIST is not None
-    src = (MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()
+def test_corrupt_mnist_copies(tmp_path: Path, mnist: Path) -> None:
+    src = (mnist / "t10k-labels-idx1-ubyte.gz").read_bytes()
     raw = gzip.decompress(src)
     truncated_gz = tmp_path / "trunc.gz"
     truncated_gz.write_bytes(src[: len(src) // 2])

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from _ci import import_peer
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from torch.func import grad, vmap
@@ -44,13 +45,36 @@ def test_rate_mean_converges_within_hoeffding_bound(
     assert float((z.mean(0) - p).abs().max()) <= bound
 
 
-def test_rate_mean_is_close_for_a_long_train() -> None:
-    """A sharp instance of the bound: T = 200_000, deviation < 0.007 for every p."""
-    x = torch.linspace(0, 1, 11, dtype=torch.float64)
-    z = rate(x, 200_000, generator=gen(0), out_dtype=torch.bool)
-    bound = math.sqrt(math.log(2 * 11 / 1e-6) / (2 * 200_000)) + 2**-17
-    assert bound < 0.007
-    assert float((z.double().mean(0) - x).abs().max()) <= bound
+RATE_PROBS = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99]
+STEPS, NEURONS = 4096, 256  # N = 2**20 Bernoulli draws per probability
+
+
+def _rate_draws(x: torch.Tensor, path: str) -> torch.Tensor:
+    g = gen(0)
+    if path == "16-bit":
+        return rate(x, STEPS, generator=g)
+    if path == "16-bit-bool":
+        return rate(x, STEPS, generator=g, out_dtype=torch.bool)
+    # inside a transform rate draws torch.rand noise instead
+    spikes, _ = torch.func.vjp(lambda x: rate(x, STEPS, generator=g), x)
+    return spikes  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("path", ["16-bit", "16-bit-bool", "in-transform"])
+def test_rate_spike_probability_has_no_bias_of_half_a_percent(path: str) -> None:
+    """Each p gets N = 2**20 draws (4096 steps x 256 neurons). The firing rate must lie within
+    6 binomial standard errors sqrt(p (1 - p) / N) of p (plus 2**-17, the 16-bit quantisation):
+    at most 0.0029 (at p = 0.5). So an absolute bias of 0.005 (p + 0.005) fails at every p, by
+    >= 4 standard errors, and a relative one of 0.5% (1.005 p) fails at p = 0.9 and 0.99 (by 9
+    and 45). A correct encoder fails a given p with probability < 2e-9; the seed is fixed."""
+    x = torch.tensor(RATE_PROBS, dtype=torch.float64)[:, None].expand(-1, NEURONS)
+    z = _rate_draws(x, path)
+    assert z.shape == (STEPS, len(RATE_PROBS), NEURONS)
+    n = STEPS * NEURONS
+    rates = z.double().mean(dim=(0, 2))
+    for p, got in zip(RATE_PROBS, rates.tolist(), strict=True):
+        bound = 6 * math.sqrt(p * (1 - p) / n) + 2**-17
+        assert abs(got - p) <= bound, f"p = {p}: rate {got:.5f}, off by more than {bound:.5f}"
 
 
 @given(
@@ -174,12 +198,21 @@ def test_rate_value_check_is_skipped_under_vmap() -> None:
 
 # --- latency ---------------------------------------------------------------------------------
 def closed_form_time(
-    x: float, num_steps: int, tau: float, threshold: float, linear: bool, normalize: bool
+    x: float,
+    num_steps: int,
+    tau: float,
+    threshold: float,
+    linear: bool,
+    normalize: bool,
+    first_spike_time: int = 0,
 ) -> float:
-    """snnTorch's latency_code, written out for one element (float64, math module)."""
+    """snnTorch's latency_code, written out for one element (float64, math module), with the
+    documented ``first_spike_time`` offset ``t0``: every time is shifted by ``t0``, and
+    ``normalize`` stretches the rest so the latest possible spike lands on ``T - 1``."""
+    t0 = first_spike_time
     if linear:
-        tau_eff = num_steps - 1 if normalize else tau
-        return tau_eff * (1 - max(x, threshold))
+        tau_eff = num_steps - 1 - t0 if normalize else tau
+        return tau_eff * (1 - max(x, threshold)) + t0
     eps = 1e-7
 
     def rc(v: float) -> float:
@@ -187,7 +220,7 @@ def closed_form_time(
         return tau * math.log(v / (v - threshold))
 
     t = rc(x)
-    return t * (num_steps - 1) / rc(threshold) if normalize else t
+    return (t * (num_steps - 1 - t0) / rc(threshold) if normalize else t) + t0
 
 
 latency_options = st.fixed_dictionaries(
@@ -215,6 +248,35 @@ def test_latency_one_spike_per_element_at_closed_form_time(
     for i, v in enumerate(xs):
         t = closed_form_time(v, num_steps, normalize=True, **opt)
         assert math.isclose(float(times[i]), t, rel_tol=1e-12, abs_tol=1e-12)
+        if abs(t - math.floor(t) - 0.5) > 1e-9:  # away from a rounding tie
+            assert int(z[:, i].argmax()) == round(t)
+
+
+@given(
+    xs=st.lists(unit, min_size=1, max_size=12),
+    num_steps=st.integers(2, 40),
+    opt=latency_options,
+    normalize=st.booleans(),
+    data=st.data(),
+)
+def test_latency_first_spike_time_shifts_every_spike_by_the_documented_offset(
+    xs: list[float], num_steps: int, opt: dict, normalize: bool, data: st.DataObject
+) -> None:
+    t0 = data.draw(st.integers(1, num_steps - 1), label="first_spike_time")
+    x = torch.tensor(xs, dtype=torch.float64)
+    kwargs = {"normalize": normalize, "first_spike_time": t0, **opt}
+    times = latency_times(x, num_steps, **kwargs)
+    want = [closed_form_time(v, num_steps, **kwargs) for v in xs]
+    for got, t in zip(times.tolist(), want, strict=True):
+        assert got >= t0 and math.isclose(got, t, rel_tol=1e-12, abs_tol=1e-9)
+    if float(times.round().max()) > num_steps - 1:  # a spike after the window: documented error
+        with pytest.raises(ValueError, match="after the last step"):
+            latency(x, num_steps, **kwargs)
+        return
+    z = latency(x, num_steps, **kwargs)
+    assert torch.equal(z.sum(0), torch.ones(len(xs), dtype=torch.float64))
+    assert not z[:t0].any(), "no spike before first_spike_time"
+    for i, t in enumerate(want):
         if abs(t - math.floor(t) - 0.5) > 1e-9:  # away from a rounding tie
             assert int(z[:, i].argmax()) == round(t)
 
@@ -252,7 +314,7 @@ def test_latency_is_monotone_brighter_never_later(
 def test_latency_matches_snntorch(
     linear: bool, num_steps: int, tau: float, threshold: float, normalize: bool, clip: bool
 ) -> None:
-    spikegen = pytest.importorskip("snntorch.spikegen")
+    spikegen = import_peer("snntorch.spikegen")
     x = torch.rand(16, 40, generator=gen(0))
     x[:, 0] = 0.0  # an input below threshold (snnTorch normalises by the batch's latest spike)
     if not linear and not normalize and tau * math.log((threshold + 1e-7) / 1e-7) > num_steps - 1:

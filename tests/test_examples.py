@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from snnfunc.data import default_mnist_dir
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -26,14 +24,19 @@ def test_quickstart_learns_digits() -> None:
     assert accuracy > 0.85, out
 
 
-@pytest.mark.skipif(default_mnist_dir() is None, reason="../shared/data/mnist not found")
-def test_tutorial3_mnist_runs_a_few_batches(capsys: pytest.CaptureFixture[str]) -> None:
+def test_tutorial3_mnist_learns_in_a_few_batches(
+    mnist: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ten batches (seed 0, a larger lr than the tutorial's) take the network from chance to
+    ~71% on the full test set in ~2 s; the fixture fails under CI when MNIST is missing."""
     path = EXAMPLES / "tutorial3_mnist.py"
     spec = importlib.util.spec_from_file_location("tutorial3_mnist", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    argv = ["--epochs", "1", "--max-batches", "2", "--num-steps", "5", "--batch-size", "32"]
-    accuracy = module.main(argv)
-    assert 0.0 <= accuracy <= 1.0
-    assert "test accuracy" in capsys.readouterr().out
+    argv = ["--data-dir", str(mnist), "--epochs", "1", "--max-batches", "10"]
+    accuracy = module.main([*argv, "--num-steps", "5", "--batch-size", "64", "--lr", "2e-3"])
+    assert accuracy > 0.5, accuracy  # chance: 0.1
+    out = capsys.readouterr().out
+    assert "epoch 1 batch 0: loss" in out
+    assert f"test accuracy {accuracy:.4f} on 10000 images" in out  # the whole test split

@@ -1,7 +1,8 @@
 """Parity with Norse 1.1's ``lif_feed_forward_step`` / ``lif_box_feed_forward_step``.
 
 The options come from :func:`snnfunc.interop.params.norse_lif_matching`; skipped without Norse
-(install: see README, "Parity with snnTorch, Norse and SpikingJelly").
+(install: see README, "Parity with snnTorch, Norse and SpikingJelly"), except under CI
+(``CI=true``), which installs it: there a missing Norse fails.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from typing import Any
 
 import pytest
 import torch
+from _ci import import_peer
 from torch import Tensor
 
 import snnfunc as sf
 from snnfunc.interop.params import PeerNeuron, norse_lif_box_matching, norse_lif_matching
 
-pytest.importorskip("norse")
-norse_lif = pytest.importorskip("norse.torch.functional.lif")
-norse_box = pytest.importorskip("norse.torch.functional.lif_box")
+import_peer("norse")
+norse_lif = import_peer("norse.torch.functional.lif")
+norse_box = import_peer("norse.torch.functional.lif_box")
 
 F64 = torch.float64
 

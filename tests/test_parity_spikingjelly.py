@@ -1,19 +1,20 @@
 """Parity with SpikingJelly 2.0's ``LIFNode`` (activation_based).
 
 The options come from :func:`snnfunc.interop.params.spikingjelly_lif_matching`; skipped without
-SpikingJelly.
+SpikingJelly, except under CI (``CI=true``), which installs it: there a missing one fails.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
+from _ci import import_peer
 from torch import Tensor
 
 import snnfunc as sf
 from snnfunc.interop.params import PeerNeuron, spikingjelly_lif_matching
 
-sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
+sj_neuron = import_peer("spikingjelly.activation_based.neuron")
 
 F64 = torch.float64
 

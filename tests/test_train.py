@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +109,24 @@ def test_presets_and_config_errors() -> None:
 
 
 @pytest.mark.parametrize("loss", ["rate_ce", "count_mse", "latency_mse", "membrane_ce_mean"])
-def test_every_loss_trains_a_step(tmp_path: Path, loss: str) -> None:
+def test_every_loss_trains_the_digits_above_chance(tmp_path: Path, loss: str) -> None:
+    """Two short epochs (~0.5 s each loss, seed 0) learn with every loss: the mean training loss
+    drops and the test accuracy (by spike count) clearly beats chance (10%). Measured: 0.75
+    (rate_ce), 0.84, 0.88, 0.87. A loss with a flipped sign or the wrong target learns nothing
+    or the wrong class."""
     config = dataclasses.replace(
-        FAST, out=str(tmp_path), loss=loss, max_batches=2, epochs=1, plots=False, hidden=(16,)
+        FAST,
+        out=str(tmp_path),
+        loss=loss,
+        epochs=2,
+        num_steps=8,
+        hidden=(32,),
+        lr=1e-2,
+        schedule="constant",
+        plots=False,
     )
-    assert 0.0 <= train(config)["test_accuracy"] <= 1.0
+    metrics = train(config)
+    first, second = (e["train_loss"] for e in metrics["epochs"])
+    assert second < 0.8 * first, (first, second)
+    assert math.isfinite(metrics["test_loss"])
+    assert metrics["test_accuracy"] > 0.5, metrics["test_accuracy"]

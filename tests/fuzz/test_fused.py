@@ -1,0 +1,101 @@
+"""Fuzz the fused scans: a valid call equals the reference ``scan``, bit for bit."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+import torch
+from hypothesis import given
+
+import snnfunc as sf
+
+from ._harness import (
+    F32,
+    FLOATS,
+    MODELS,
+    NON_FLOATS,
+    Call,
+    Entry,
+    Model,
+    Table,
+    check_backward,
+    draw_options,
+    draw_param,
+    draw_tensor,
+    fuzz_settings,
+    maybe_grad,
+    run_case,
+    small_shapes,
+)
+
+FUZZ = Table()
+
+
+# --- fused scans (issue 5): the documented result is scan's, bit for bit ------------------------
+FUSED = {"lif": ("lif_scan", 0), "synaptic": ("synaptic_scan", 1), "if": ("if_scan", 2)}
+
+
+def fused_call(model: Model, data: st.DataObject) -> Call:
+    """A fused scan with at most one fault; a valid call must equal the reference scan."""
+    import snnfunc.fused as fused
+
+    fault = data.draw(
+        st.sampled_from([None] * 6 + ["dtype", "state_shape", "param", "option", "T"])
+    )
+    shape = data.draw(st.one_of(small_shapes, small_shapes, st.just((512, 8))), label="shape")
+    dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
+    steps = 0 if fault == "T" else data.draw(st.integers(1, 5), label="T")
+    static = data.draw(st.booleans(), label="static input") and fault != "T"
+    xs = maybe_grad(data, draw_tensor(data, shape if static else (steps, *shape), dtype))
+    fdtype = dtype if dtype.is_floating_point else F32
+    state = model.init((*shape, 2) if fault == "state_shape" else shape, dtype=fdtype)
+    bad_field = data.draw(st.sampled_from(model.per_neuron)) if fault == "param" else None
+    values, valid = {}, fault in (None, "param")
+    for name in model.per_neuron:
+        values[name], ok = draw_param(
+            data, torch.empty(shape, dtype=fdtype), broken=name == bad_field
+        )
+        valid = valid and ok
+    params = model.params_type(**values)
+    opts, _ = draw_options(data, broken=fault == "option")
+    backend = data.draw(
+        st.sampled_from(["auto", "auto", "torch", "kernel", "scan"]), label="backend"
+    )
+    num_steps = steps if static else None
+    run = getattr(fused, FUSED[model.name][0])
+
+    def call() -> Any:
+        return run(state, xs, params, num_steps=num_steps, backend=backend, **opts)
+
+    def check(out: Any) -> None:
+        spikes, final = out
+        assert spikes.shape == (steps, *shape) and spikes.dtype == dtype
+        ref_spikes, ref_final = sf.scan(
+            partial(model.step, params=params, **opts), state, xs, num_steps=num_steps
+        )
+        exact = {"rtol": 0.0, "atol": 0.0, "equal_nan": True}
+        torch.testing.assert_close(spikes, ref_spikes, **exact)
+        for got, want in zip(final, ref_final, strict=True):
+            torch.testing.assert_close(got, want, **exact)
+        check_backward(xs, spikes)
+
+    # an explicit backend refuses (ValueError) inputs it cannot run: dtype, device, surrogate
+    return Call(call, None if valid and backend in ("kernel", "torch") else valid, check)
+
+
+for _model in MODELS:
+    if _model.name in FUSED:
+        _name = FUSED[_model.name][0]
+        FUZZ.entry(_name, f"fused.{_name}")(partial(fused_call, _model))
+
+
+@pytest.mark.parametrize("case", FUZZ, ids=lambda e: e.name)
+@fuzz_settings
+@given(data=st.data())
+def test_public_call_returns_documented_result_or_raises_value_or_type_error(
+    case: Entry, data: st.DataObject
+) -> None:
+    run_case(case, data)
