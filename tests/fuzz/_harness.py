@@ -64,7 +64,6 @@ def public_catalogue() -> dict[str, Iterable[str]]:
     The one place that knows where the catalogues are: when they become registries, each line
     becomes a registry lookup. ``test_completeness`` holds the fuzz tables to these names.
     """
-    from snnfunc.cell import BUILTIN_CELLS
 
     def listed(module: str) -> list[str]:  # a module's __all__ (`snnfunc.scan` is a function)
         return list(importlib.import_module(f"snnfunc.{module}").__all__)
@@ -73,8 +72,8 @@ def public_catalogue() -> dict[str, Iterable[str]]:
         return [k for k, v in vars(sf).items() if getattr(v, "__module__", "") == module]
 
     return {
-        "cell": BUILTIN_CELLS.keys(),  # the neuron models
-        "surrogate": listed("surrogate"),
+        "cell": sf.neurons.MODELS.keys(),  # the neuron models (registry)
+        "surrogate": [*S.SURROGATES, *(n for n in listed("surrogate") if n not in S.SURROGATES)],
         "encode": listed("encode"),
         "bernoulli": listed("bernoulli"),
         "fused": listed("fused"),
@@ -150,16 +149,9 @@ def check_backward(x: Tensor, out: Tensor) -> None:
 
 # --- surrogates -------------------------------------------------------------------------------
 FACTORIES: list[tuple[str, Callable[..., S.Surrogate], bool]] = [
-    ("atan", S.atan, True),
-    ("fast_sigmoid", S.fast_sigmoid, True),
-    ("superspike", S.superspike, True),
-    ("sigmoid", S.sigmoid, True),
-    ("triangle", S.triangle, True),
-    ("boxcar", S.boxcar, True),
-    ("straight_through", S.straight_through, False),
-    ("heaviside", S.heaviside, False),
+    *((name, spec.factory, spec.hyper_range is not None) for name, spec in S.SURROGATES.items()),
     ("custom", lambda: S.custom(lambda x: torch.exp(-x.abs())), False),
-]
+]  # every registered factory (has it a hyperparameter?), and a custom() one
 
 
 # --- neurons ----------------------------------------------------------------------------------
@@ -172,17 +164,16 @@ class Model:
     per_neuron: tuple[str, ...]  # fields broadcast to [..., N]
 
 
-MODELS = [
-    Model("if", sf.if_init, sf.if_step, sf.IFParams, ("threshold",)),
-    Model("lif", sf.lif_init, sf.lif_step, sf.LIFParams, ("beta", "threshold")),
-    Model("synaptic", sf.synaptic_init, sf.synaptic_step, sf.SynapticParams,
-          ("alpha", "beta", "threshold")),
-    Model("lapicque", sf.lapicque_init, sf.lapicque_step, sf.LapicqueParams,
-          ("resistance", "capacitance", "time_step", "threshold")),
-    Model("alpha", sf.alpha_init, sf.alpha_step, sf.AlphaParams, ("alpha", "beta", "threshold")),
-    Model("alif", sf.alif_init, sf.alif_step, sf.ALIFParams, ("beta", "threshold", "rho", "jump")),
-    Model("rlif", sf.rlif_init, sf.rlif_step, sf.RLIFParams, ("beta", "threshold")),
-]  # fmt: skip
+MODELS = [  # every registered model; its non-matrix params broadcast to [..., N]
+    Model(
+        name,
+        model.init,
+        model.step,
+        model.params_type,
+        tuple(f for f, spec in model.params.items() if spec.kind != "matrix"),
+    )
+    for name, model in sf.neurons.MODELS.items()
+]
 
 
 GOOD_PARAM_KINDS = ["float", "scalar", "per_neuron", "full"]

@@ -17,6 +17,14 @@ from ._harness import MODELS, Entry, public_catalogue
 
 NOT_FUZZED = {  # "area.name": why no fuzz entry calls it
     "surrogate.SpikeFn": "a type alias",
+    "surrogate.SURROGATES": "the registry (each factory is fuzzed; tests/test_registry.py)",
+    "surrogate.SurrogateSpec": "a registry record (tests/test_registry.py)",
+    "surrogate.ForwardModeSpike": "tests/test_compile.py, examples/func_forward_mode.py",
+    "surrogate.forward_mode_spike": "tests/test_compile.py, examples/func_forward_mode.py",
+    "fused.FUSED": "the registry of fused scans (each is fuzzed; tests/test_registry.py)",
+    "nn.MODULES": "the registry of layer classes (tests/test_registry.py, tests/test_nn.py)",
+    "nn.BuiltinNeuron": "the base of every nn.MODULES class (tests/test_nn.py)",
+    "scan.unchecked": "scan's fast path (tests/test_registry.py)",
     "fused.kernel_available": "introspection, no arguments (tests/test_fused.py)",
     "fused.kernel_build_info": "introspection, no arguments (tests/test_fused.py)",
     "attacks.robust_accuracy": "runs a model over a data set (tests/test_attacks.py)",

@@ -178,6 +178,27 @@ def _apply_reset(data: st.DataObject) -> Call:
     return Call(lambda: sf.apply_reset(v, z, threshold, reset), valid, check)  # type: ignore[arg-type]
 
 
+@FUZZ.entry("firing", "reset.Firing")
+def _firing(data: st.DataObject) -> Call:
+    """Firing options validated when made; calling it spikes and resets like the steps do."""
+    options, bad = draw_options(data, broken=data.draw(st.booleans(), label="broken"))
+    shape = data.draw(small_shapes)
+    h = maybe_grad(data, draw_tensor(data, shape, F32))
+    v_prev = draw_tensor(data, shape, F32)
+    threshold, ok = draw_param(data, h)
+
+    def call() -> Any:
+        return sf.Firing(**options)(h, v_prev, threshold)
+
+    def check(out: tuple[Tensor, Tensor]) -> None:
+        z, v = out
+        assert z.shape == v.shape == h.shape and z.dtype == v.dtype == F32
+        finite = torch.isfinite(z)
+        assert bool(((z[finite] == 0) | (z[finite] == 1)).all())
+
+    return Call(call, None if bad is None and not ok else bad is None, check)
+
+
 @pytest.mark.parametrize("case", FUZZ, ids=lambda e: e.name)
 @fuzz_settings
 @given(data=st.data())

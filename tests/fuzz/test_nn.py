@@ -33,11 +33,17 @@ FUZZ = Table()
 
 
 # --- nn wrappers (issue 6): modules around the same steps -------------------------------------
-NN_LAYERS = {  # name: (number of params, constructor)
-    "LIF": (2, lambda p: sf.nn.LIF(*p)),
-    "Synaptic": (3, lambda p: sf.nn.Synaptic(*p)),
-    "IF": (1, lambda p: sf.nn.IF(*p)),
-    "ALIF": (4, lambda p: sf.nn.ALIF(*p)),
+def _layer_entry(cls: Any) -> tuple[int, Any]:
+    return len(cls.model.params), lambda p: cls(*p)
+
+
+NN_LAYERS = {  # name: (number of params, constructor); the public layer classes (registry)
+    **{
+        cls.__name__: _layer_entry(cls)
+        for cls in sf.nn.MODULES.values()
+        if all(spec.kind == "neuron" for spec in cls.model.params.values())  # no [N, N] weights
+        and cls.__name__ in sf.nn.__all__
+    },
     "Neuron": (2, lambda p: sf.nn.Neuron(BUILTIN_CELLS["lif"], sf.LIFParams(*p))),
 }
 
