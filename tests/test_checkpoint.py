@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnfunc.checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
-from snnfunc.models import ModelConfig, build_model
+from snnfunc.app.checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
+from snnfunc.app.models import ModelConfig, build_model
 
 CONFIG = ModelConfig(input_shape=(1, 4, 4), hidden=(8,), neuron="lif", num_steps=5)
 

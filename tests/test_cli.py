@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from snnfunc import cli
+from snnfunc.app import cli
 
 SMALL = ["--epochs", "1", "--num-steps", "5", "--hidden", "16", "--no-progress"]
 

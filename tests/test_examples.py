@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from snnfunc.data import default_mnist_dir
+from snnfunc.app.data import default_mnist_dir
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

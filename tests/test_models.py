@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from snnfunc import scan
-from snnfunc.models import (
+from snnfunc.app.models import (
     NEURONS,
     ModelConfig,
     build_model,

@@ -446,8 +446,8 @@ def test_li_and_cuba_li_readouts() -> None:
 
 
 def test_trained_fcn_model_exports() -> None:
+    from snnfunc.app.models import ModelConfig, build_model, forward
     from snnfunc.interop.nir import model_layers
-    from snnfunc.models import ModelConfig, build_model, forward
 
     config = ModelConfig(
         model="fcn",

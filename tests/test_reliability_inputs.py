@@ -312,7 +312,7 @@ def _rlif_rows() -> list[Bad]:
 
 def _loss_rows() -> list[Bad]:
     from snnfunc import loss, metrics
-    from snnfunc.train import TrainConfig, resolve
+    from snnfunc.app.train import TrainConfig, resolve
 
     out = torch.rand(3, 2, 4, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([1, 0])

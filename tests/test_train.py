@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import torch
 
-import snnfunc.train
-from snnfunc.checkpoint import load_checkpoint
-from snnfunc.train import TrainConfig, evaluate_checkpoint, resolve, train
+import snnfunc.app.train
+from snnfunc.app.checkpoint import load_checkpoint
+from snnfunc.app.evaluate import evaluate_checkpoint
+from snnfunc.app.train import TrainConfig, resolve, train
 
 # Small but real: 2 epochs of the digits at T=10 learn well above chance (10%).
 FAST = TrainConfig(epochs=2, num_steps=10, hidden=(64,), batch_size=64, progress=False)
@@ -44,17 +45,17 @@ def test_resume_after_a_crash_continues_exactly(
     straight = tmp_path / "straight"
     train(dataclasses.replace(base, out=str(straight)))
 
-    real_save = snnfunc.train.save_checkpoint
+    real_save = snnfunc.app.train.save_checkpoint
 
     def save_then_crash(*args: Any, **kwargs: Any) -> Any:
         real_save(*args, **kwargs)
         raise KeyboardInterrupt  # killed right after the first epoch's checkpoint
 
     crashed = tmp_path / "crashed"
-    monkeypatch.setattr(snnfunc.train, "save_checkpoint", save_then_crash)
+    monkeypatch.setattr(snnfunc.app.train, "save_checkpoint", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
         train(dataclasses.replace(base, out=str(crashed)))
-    monkeypatch.setattr(snnfunc.train, "save_checkpoint", real_save)
+    monkeypatch.setattr(snnfunc.app.train, "save_checkpoint", real_save)
     assert load_checkpoint(crashed)[1]["epoch"] == 1
     train(dataclasses.replace(base, out=str(crashed), resume=True))
 

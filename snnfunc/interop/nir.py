@@ -425,7 +425,8 @@ def to_nir(
 
 
 def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
-    """The layers of an fcn :class:`snnfunc.models.Model` (``snnfunc train``'s), for :func:`to_nir`.
+    """The layers of an fcn :class:`snnfunc.app.models.Model` (``snnfunc train``'s), for
+    :func:`to_nir`.
 
     ``flatten -> (linear -> neuron) x layers``, with the model's weights, neuron, decays,
     threshold and reset options. The conv model max-pools, which NIR has no node for, and ALIF
@@ -437,7 +438,7 @@ def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
             f"model_layers exports fcn models; {config.model!r} uses max pooling, which NIR "
             "cannot express"
         )
-    from snnfunc.models import neuron_params as configured_params
+    from snnfunc.app.models import neuron_params as configured_params
 
     steps = {kind: step for step, kind in _NEURON_STEPS.items() if kind in MODELS}
     if config.neuron not in steps:

@@ -1,10 +1,10 @@
-"""``snnfunc`` command line: a thin face over :mod:`snnfunc.train`.
+"""``snnfunc`` command line: a thin face over :mod:`snnfunc.app.train`.
 
 Subcommands register themselves in :data:`SUBCOMMANDS`: a function ``add(subparsers)`` that adds
 its parser and sets ``func=handler`` (``handler(args) -> int`` exit status) with
 ``set_defaults``. To add one from another module::
 
-    from snnfunc import cli
+    from snnfunc.app import cli
 
     def add_attack(subparsers):
         p = subparsers.add_parser("attack", help="...")
@@ -52,9 +52,9 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def add_train(subparsers: Subparsers) -> None:
-    from snnfunc.models import MODELS, NEURONS
+    from snnfunc.app.evaluate import LOSSES
+    from snnfunc.app.models import MODELS, NEURONS
     from snnfunc.surrogate import SURROGATES
-    from snnfunc.train import LOSSES
 
     p = subparsers.add_parser(
         "train",
@@ -109,15 +109,15 @@ def add_train(subparsers: Subparsers) -> None:
         "--distributed",
         action="store_true",
         help="data-parallel over the processes torchrun starts (DDP; gloo on CPU, NCCL on "
-        "CUDA); only rank 0 writes. E.g. torchrun --nproc_per_node=2 -m snnfunc.cli train "
+        "CUDA); only rank 0 writes. E.g. torchrun --nproc_per_node=2 -m snnfunc.app.cli train "
         "--distributed",
     )
     p.set_defaults(func=_run_train)
 
 
 def train_config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~snnfunc.train.TrainConfig` for parsed ``train`` arguments."""
-    from snnfunc.train import TrainConfig
+    """The :class:`~snnfunc.app.train.TrainConfig` for parsed ``train`` arguments."""
+    from snnfunc.app.train import TrainConfig
 
     return TrainConfig(
         dataset=args.dataset,
@@ -147,7 +147,7 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from snnfunc.train import train
+    from snnfunc.app.train import train
 
     metrics = train(train_config_from_args(args))
     if args.distributed and os.environ.get("RANK", "0") != "0":
@@ -179,7 +179,7 @@ def add_eval(subparsers: Subparsers) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from snnfunc.train import evaluate_checkpoint
+    from snnfunc.app.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(
         args.checkpoint,
@@ -247,7 +247,8 @@ def add_attack(subparsers: Subparsers) -> None:
 def _run_attack(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from snnfunc.attacks import attack_checkpoint, plot_robustness
+    from snnfunc.app.evaluate import attack_checkpoint
+    from snnfunc.app.plot import plot_robustness
 
     result = attack_checkpoint(
         args.checkpoint,

@@ -2,7 +2,7 @@
 
 ::
 
-    from snnfunc.train import TrainConfig, train
+    from snnfunc.app.train import TrainConfig, train
     metrics = train(TrainConfig(dataset="mnist", epochs=3, out="runs/fcn"))
     metrics["test_accuracy"]                    # fraction, by output spike count
 
@@ -27,16 +27,15 @@ import torch
 from torch import Tensor
 
 from snnfunc._checks import check_choice
-from snnfunc.checkpoint import (
+from snnfunc.app.checkpoint import (
     CONFIG_FILE,
     load_checkpoint,
     load_optimizer_state,
     save_checkpoint,
 )
-from snnfunc.data import Dataset, batches, load_dataset
-from snnfunc.loss import count_mse, latency_mse, membrane_ce, rate_ce
-from snnfunc.metrics import accuracy_count, accuracy_membrane
-from snnfunc.models import (
+from snnfunc.app.data import Dataset, batches, load_dataset
+from snnfunc.app.evaluate import LOSSES, evaluate
+from snnfunc.app.models import (
     MODELS,
     NEURONS,
     Model,
@@ -46,25 +45,14 @@ from snnfunc.models import (
     forward,
     neuron_params,
 )
+from snnfunc.metrics import accuracy_count
 
 __all__ = [
     "TrainConfig",
-    "LOSSES",
     "resolve",
     "model_config",
     "train",
-    "evaluate",
-    "evaluate_checkpoint",
 ]
-
-LossFn = Callable[[NetOutput, Tensor], Tensor]
-LOSSES: dict[str, LossFn] = {
-    "membrane_ce": lambda out, y: membrane_ce(out.membrane, y),
-    "membrane_ce_mean": lambda out, y: membrane_ce(out.membrane, y, time_reduction="mean"),
-    "rate_ce": lambda out, y: rate_ce(out.spikes, y),
-    "count_mse": lambda out, y: count_mse(out.spikes, y),
-    "latency_mse": lambda out, y: latency_mse(out.spikes, y),
-}
 
 # (dataset, model) -> defaults for every field left as None.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
@@ -115,8 +103,8 @@ class TrainConfig:
         model: ``"fcn"`` or ``"conv"``.
         neuron: ``"lif"``, ``"synaptic"``, ``"if"`` or ``"alif"``.
         hidden: hidden widths (fcn) or the two channel counts (conv).
-        alpha, beta: neuron decays (see :class:`~snnfunc.models.ModelConfig`).
-        surrogate: surrogate gradient name (see :class:`~snnfunc.models.ModelConfig`).
+        alpha, beta: neuron decays (see :class:`~snnfunc.app.models.ModelConfig`).
+        surrogate: surrogate gradient name (see :class:`~snnfunc.app.models.ModelConfig`).
         epochs, num_steps, batch_size, lr: the usual; Adam with betas (0.9, 0.999).
         schedule: ``"constant"`` learning rate, or ``"cosine"`` decay to 0 over the run
             (set per batch from the global batch index, so ``resume`` continues it).
@@ -236,39 +224,6 @@ def _prepare_out(config: TrainConfig) -> Path:
     return out
 
 
-@torch.no_grad()
-def evaluate(
-    model: Model,
-    data: Dataset,
-    *,
-    batch_size: int = 512,
-    num_steps: int | None = None,
-    loss: str = "membrane_ce",
-    device: str | torch.device = "cpu",
-) -> dict[str, float]:
-    """Accuracy (by spike count, and by mean membrane) and mean loss of ``model`` on ``data``.
-
-    Returns:
-        ``{"accuracy", "accuracy_membrane", "loss", "samples"}``; accuracies are fractions.
-    """
-    check_choice("loss", loss, tuple(LOSSES))
-    n = data.labels.shape[0]
-    correct = correct_mem = total_loss = 0.0
-    for images, labels in batches(data, batch_size):
-        images, labels = images.to(device), labels.to(device)
-        out = model(images, num_steps=num_steps)
-        b = labels.shape[0]
-        correct += float(accuracy_count(out.spikes, labels)) * b
-        correct_mem += float(accuracy_membrane(out.membrane, labels)) * b
-        total_loss += float(LOSSES[loss](out, labels)) * b
-    return {
-        "accuracy": correct / n,
-        "accuracy_membrane": correct_mem / n,
-        "loss": total_loss / n,
-        "samples": float(n),
-    }
-
-
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -329,7 +284,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         )
     run: Callable[[Tensor], NetOutput] = model
     if dist_info is not None:
-        from snnfunc.distributed import FunctionalModule, wrap_ddp
+        from snnfunc.app.distributed import FunctionalModule, wrap_ddp
 
         module = FunctionalModule(model.params, partial(_apply_model, config=model.config))
         model.params.update(module.named)  # one set of tensors: the module's Parameters
@@ -389,7 +344,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         seconds = time.perf_counter() - tic
         train_seconds += seconds
         if dist_info is not None:  # every rank's mean, the same on all ranks
-            from snnfunc.distributed import all_reduce_mean
+            from snnfunc.app.distributed import all_reduce_mean
 
             run_loss, run_acc = (float(all_reduce_mean(v)) for v in (run_loss, run_acc))
         history.append(
@@ -435,7 +390,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         },
     }
     if dist_info is not None:
-        from snnfunc.distributed import check_in_sync, cleanup
+        from snnfunc.app.distributed import check_in_sync, cleanup
 
         check_in_sync(model.params.values())  # DDP kept every rank's weights identical
         run = model  # drop the DDP wrapper (its reducer holds the process group) before teardown
@@ -455,7 +410,7 @@ def _setup_distributed(config: TrainConfig) -> tuple[Any, bool]:
         return None, False
     import torch.distributed as dist
 
-    from snnfunc.distributed import init_distributed
+    from snnfunc.app.distributed import init_distributed
 
     owns_group = not (dist.is_available() and dist.is_initialized())
     backend = "nccl" if config.device.startswith("cuda") else "gloo"
@@ -468,7 +423,7 @@ def _apply_model(params: dict[str, Tensor], x: Tensor, *, config: ModelConfig) -
 
 def _shard(data: Dataset, epoch: int, seed: int) -> Dataset:
     """This rank's DistributedSampler shard of ``data`` for ``epoch`` (already shuffled)."""
-    from snnfunc.distributed import local_indices
+    from snnfunc.app.distributed import local_indices
 
     idx = torch.tensor(local_indices(data.labels.shape[0], epoch=epoch, seed=seed))
     return Dataset(data.images[idx], data.labels[idx])
@@ -486,7 +441,7 @@ def _amend_json(path: Path, extra: dict[str, Any]) -> None:
 def _write_plots(
     out_dir: Path, model: Model, data: Dataset, losses: list[float], device: str
 ) -> None:
-    from snnfunc import plot
+    from snnfunc.app import plot
 
     output = model(data.images[:1].to(device))
     layers = [h[:, 0].flatten(1).cpu() for h in output.hidden] + [output.spikes[:, 0].cpu()]
@@ -500,39 +455,3 @@ def _write_plots(
     }
     for name, fig in figures.items():
         fig.savefig(out_dir / name, dpi=100)
-
-
-def evaluate_checkpoint(
-    checkpoint: str | Path,
-    *,
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    batch_size: int = 512,
-    num_steps: int | None = None,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """Reload a checkpoint and evaluate it on a test split (default: the dataset it was
-    trained on). Returns :func:`evaluate`'s dict plus ``dataset`` and ``checkpoint``."""
-    model, saved = load_checkpoint(checkpoint, device=device)
-    train_settings = saved.get("train", {})
-    name = dataset or train_settings.get("dataset")
-    if name is None:
-        raise ValueError(f"{checkpoint} does not record its dataset; pass dataset= (--dataset)")
-    data = load_dataset(name, "test", data_dir or train_settings.get("data_dir"))
-    if tuple(data.images.shape[1:]) != model.config.input_shape:
-        raise ValueError(
-            f"dataset {name!r} has images {tuple(data.images.shape[1:])} but the checkpoint's "
-            f"model takes {model.config.input_shape}"
-        )
-    result: dict[str, Any] = dict(
-        evaluate(
-            model,
-            data,
-            batch_size=batch_size,
-            num_steps=num_steps,
-            loss=train_settings.get("loss", "membrane_ce"),
-            device=device,
-        )
-    )
-    result.update(dataset=name, checkpoint=str(checkpoint))
-    return result

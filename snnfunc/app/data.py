@@ -197,7 +197,7 @@ def default_mnist_dir() -> Path | None:
 
     Looked up relative to the source checkout and to the current directory.
     """
-    repo_root = Path(__file__).resolve().parents[1]
+    repo_root = Path(__file__).resolve().parents[2]
     for base in (repo_root, Path.cwd()):
         candidate = (base / ".." / "shared" / "data" / "mnist").resolve()
         if candidate.is_dir():
