@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import snnfunc
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_MODULES = sorted(
-    f"snnfunc.app.{path.stem}" for path in (ROOT / "snnfunc" / "app").glob("*.py")
-)
+APP_MODULES = sorted(f"snnfunc.app.{path.stem}" for path in (ROOT / "snnfunc" / "app").glob("*.py"))
 EDGES = ("tqdm", "matplotlib", "safetensors", "sklearn", "nir")
 
 

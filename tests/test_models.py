@@ -21,9 +21,15 @@ from snnfunc.neurons import MODELS as NEURON_MODELS
 from snnfunc.neurons import SynapticParams
 
 CONFIGS = {
-    "fcn": ModelConfig(model="fcn", input_shape=(1, 6, 6), hidden=(20, 12), threshold=0.5),
+    "fcn": ModelConfig(
+        arch="fcn", input_shape=(1, 6, 6), hidden=(20, 12), neuron_params={"threshold": 0.5}
+    ),
     "conv": ModelConfig(
-        model="conv", input_shape=(1, 12, 12), hidden=(3, 4), kernel_size=3, threshold=0.5
+        arch="conv",
+        input_shape=(1, 12, 12),
+        hidden=(3, 4),
+        kernel_size=3,
+        neuron_params={"threshold": 0.5},
     ),
 }
 
@@ -33,7 +39,7 @@ CONFIGS = {
 def test_layer_by_layer_equals_scan_of_network_step(arch: str, neuron: str) -> None:
     config = dataclasses.replace(CONFIGS[arch], neuron=neuron, num_steps=7)
     if neuron == "adlif":  # it scales its input by 1 - beta (0.1 by default): keep it active
-        config = dataclasses.replace(config, beta=0.5, threshold=0.2)
+        config = dataclasses.replace(config, neuron_params={"beta": 0.5, "threshold": 0.2})
     model = build_model(config, seed=3)
     x = torch.rand(4, *config.input_shape, generator=torch.Generator().manual_seed(0)) * 4
 
@@ -62,7 +68,7 @@ def test_shapes_and_hidden_layers() -> None:
 
 def test_tutorial_defaults() -> None:
     config = ModelConfig()
-    assert (config.model, config.input_shape, config.hidden) == ("fcn", (1, 28, 28), (1000,))
+    assert (config.arch, config.input_shape, config.hidden) == ("fcn", (1, 28, 28), (1000,))
     assert (config.neuron, neuron_params(config), config.num_steps) == (
         "synaptic",
         SynapticParams(alpha=0.7, beta=0.8, threshold=1.0),
@@ -88,7 +94,7 @@ def test_config_round_trip_and_errors() -> None:
     with pytest.raises(ValueError, match="neuron must be one of"):
         ModelConfig(neuron="hh")
     with pytest.raises(ValueError, match="too small"):
-        ModelConfig(model="conv", input_shape=(1, 8, 8), hidden=(4, 4))
+        ModelConfig(arch="conv", input_shape=(1, 8, 8), hidden=(4, 4))
     with pytest.raises(ValueError, match="unknown model config keys"):
         ModelConfig.from_dict({**config.to_dict(), "dropout": 0.1})
     with pytest.raises(ValueError, match=r"= \[B, 1, 6, 6\], got \(2, 36\)"):

@@ -450,7 +450,7 @@ def test_trained_fcn_model_exports() -> None:
     from snnfunc.interop.nir import model_layers
 
     config = ModelConfig(
-        model="fcn",
+        arch="fcn",
         input_shape=(1, 8, 8),
         hidden=(16,),
         neuron="synaptic",
@@ -466,9 +466,9 @@ def test_trained_fcn_model_exports() -> None:
     got, _ = sf.scan(net.step, net.init(3), x, num_steps=10)
     assert torch.equal(got, want)
     # snnTorch-style defaults (subtract reset, one step late) have no NIR form: refused
-    default = build_model(ModelConfig(model="fcn", input_shape=(1, 8, 8), hidden=(16,)), seed=0)
+    default = build_model(ModelConfig(arch="fcn", input_shape=(1, 8, 8), hidden=(16,)), seed=0)
     with pytest.raises(ValueError, match="lossy_reset"):
         to_nir(model_layers(default), (1, 8, 8), dt=DT)
-    conv = ModelConfig(model="conv", input_shape=(1, 16, 16), hidden=(2, 2), padding=2)
+    conv = ModelConfig(arch="conv", input_shape=(1, 16, 16), hidden=(2, 2), padding=2)
     with pytest.raises(ValueError, match="max pooling"):
         model_layers(build_model(conv, seed=0))

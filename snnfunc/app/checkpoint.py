@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc.app.models import Model, ModelConfig, _layer_shapes
+from snnfunc.app.models import Model, ModelConfig, network
 
 __all__ = ["save_checkpoint", "load_checkpoint", "WEIGHTS_FILE", "CONFIG_FILE", "OPTIMIZER_FILE"]
 
@@ -165,7 +165,7 @@ def load_checkpoint(
     except (TypeError, ValueError) as err:
         raise ValueError(f"{root / CONFIG_FILE}: invalid model config: {err}") from err
     weights = _read_safetensors(root / WEIGHTS_FILE)
-    expected = _layer_shapes(model_config)
+    expected = network(model_config).param_shapes()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     wrong = [

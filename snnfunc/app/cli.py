@@ -53,7 +53,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 def add_train(subparsers: Subparsers) -> None:
     from snnfunc.app.evaluate import LOSSES
-    from snnfunc.app.models import MODELS, NEURONS
+    from snnfunc.app.models import ARCHITECTURES, NEURONS
     from snnfunc.surrogate import SURROGATES
 
     p = subparsers.add_parser(
@@ -71,7 +71,7 @@ def add_train(subparsers: Subparsers) -> None:
         default=None,
         help="directory of the MNIST IDX files (default ../shared/data/mnist if present)",
     )
-    p.add_argument("--model", choices=MODELS, default="fcn")
+    p.add_argument("--model", choices=tuple(ARCHITECTURES), default="fcn")
     p.add_argument(
         "--neuron", choices=NEURONS, default=None, help="default: synaptic (fcn), lif (conv)"
     )

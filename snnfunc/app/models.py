@@ -1,55 +1,64 @@
-"""Ready-made networks as pure functions of a params dict: ``fcn`` and ``conv``.
+"""Ready-made networks, ``fcn`` and ``conv``: a JSON config -> one network description.
 
 A model is a :class:`ModelConfig` (everything needed to rebuild it; saved as JSON in checkpoints)
-and a flat ``dict[str, Tensor]`` of weights (saved as safetensors). :func:`forward` is a pure
-function of both, so ``torch.func.functional_call``-style use is direct::
+and a flat ``dict[str, Tensor]`` of weights (saved as safetensors). Each architecture is written
+once, as a function in :data:`ARCHITECTURES` from the config to a tuple of layer specs
+(:mod:`snnfunc.network`); :func:`network` makes the :class:`~snnfunc.network.Network`, and
+everything else is one of its interpreters::
 
-    model = build_model(ModelConfig(model="fcn", input_shape=(1, 28, 28), hidden=(1000,)))
-    out = forward(model.params, images, model.config)      # images [B, 1, 28, 28]
-    out.spikes, out.membrane                               # [T, B, 10] each
+    model = build_model(ModelConfig(arch="fcn", input_shape=(1, 28, 28), hidden=(1000,)))
+    out = model(images)                                   # images [B, 1, 28, 28]
+    out.spikes, out.membrane                              # [T, B, 10] each
 
-**Static input, layer by layer.** An image is shown unchanged for ``T`` steps, so the first
-layer's current is computed once per batch (``[B, ...]``, not ``[T, B, ...]``) and fed at every
-step with ``scan(..., num_steps=T)``. Each later layer then maps the previous layer's spikes for
-all ``T`` steps at once (one matmul/conv over ``T * B``), and its neuron is unrolled over them.
-This equals :func:`scan` over :func:`network_step` (the whole network as one step; tested), and
-each neuron unroll is one call that a fused multi-step neuron can replace.
-
-Architectures (``C`` classes, ``T`` steps, every ``->`` a neuron layer of ``config.neuron``):
+Architectures (``C`` classes, every ``->`` a neuron layer of ``config.neuron``):
 
 * ``fcn``: ``flatten -> Linear(D, H1) -> ... -> Linear(Hk, C)`` (snnTorch tutorial 3:
   784-1000-10 with Synaptic neurons, alpha 0.7, beta 0.8).
 * ``conv``: ``Conv(k) -> MaxPool2 -> Conv(k) -> MaxPool2 -> flatten -> Linear(., C)``
   (``hidden`` = the two channel counts), in the spirit of spikingtorch's conv SNN.
 
-The output layer is spiking too; its membrane ``[T, B, C]`` feeds the membrane losses.
+The output layer is spiking too; its membrane ``[T, B, C]`` feeds the membrane losses. A static
+image is shown for ``T`` steps: the layerwise interpreter (:func:`forward`) computes the first
+layer's current once per batch and runs each neuron layer over all steps at once (fused where
+possible); it equals the stepwise reference, ``scan`` over :func:`network_step` (tested).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from functools import partial
-from typing import Any, NamedTuple
+from functools import cached_property, partial
+from types import MappingProxyType
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from snnfunc._checks import check_choice, check_int_at_least
-from snnfunc.fused import FUSED
+from snnfunc.network import (
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    NetOutput,
+    Network,
+    Neuron,
+    Spec,
+)
 from snnfunc.neurons import MODELS as NEURON_MODELS
 from snnfunc.reset import RESET_MODES, Firing
-from snnfunc.scan import Layer, neuron, scan, sequential, stateless
+from snnfunc.scan import StepFn
 from snnfunc.surrogate import SURROGATES
 
 __all__ = [
-    "MODELS",
+    "ARCHITECTURES",
     "NEURONS",
     "ModelConfig",
     "Model",
     "NetOutput",
     "build_model",
+    "network",
     "init_params",
     "forward",
     "network_step",
@@ -57,12 +66,13 @@ __all__ = [
     "neuron_params",
 ]
 
-MODELS: tuple[str, ...] = ("fcn", "conv")
 NEURONS: tuple[str, ...] = tuple(
     name
     for name, model in NEURON_MODELS.items()
     if all(spec.default is not None for spec in model.params.values())  # no required weights
 )
+"""The neuron models a :class:`ModelConfig` can use: every registered model whose params all
+have defaults (``rlif`` needs a recurrent weight matrix)."""
 
 
 @dataclass(frozen=True)
@@ -70,15 +80,16 @@ class ModelConfig:
     """Everything needed to rebuild a model (JSON-serialisable; see :meth:`to_dict`).
 
     Attributes:
-        model: ``"fcn"`` or ``"conv"``.
+        arch: a key of :data:`ARCHITECTURES` (``"fcn"`` or ``"conv"``).
         input_shape: one example's shape ``(channels, height, width)``.
         num_classes: output neurons ``C``.
         hidden: fcn: hidden layer widths; conv: the two conv layers' channel counts.
-        neuron: a model of :data:`NEURONS` (every layer): a built-in neuron model
-            (:data:`snnfunc.neurons.MODELS`) whose params all have defaults.
-        alpha, beta, threshold, rho, jump: the neuron's params of these names (``None``: the
-            model's registered default, :meth:`snnfunc.neurons.NeuronModel.default_params`;
-            a field the model does not have is ignored). See :func:`neuron_params`.
+        neuron: a model of :data:`NEURONS` (every layer).
+        neuron_params: values of the neuron's params by name, e.g. ``{"beta": 0.9}``; the
+            others take the model's registered defaults (:func:`neuron_params`).
+        learn: neuron params that are trained: one value per neuron and layer, in the weights
+            dict as ``neuron<k>.<name>`` (``k`` counts the neuron layers from 1), initialised to
+            the configured value.
         reset: ``"subtract"``, ``"zero"`` or ``"none"``.
         reset_delay: snnTorch's one-step-late reset (the tutorial's default).
         surrogate: name of a :mod:`snnfunc.surrogate` factory, with its default slope
@@ -88,16 +99,13 @@ class ModelConfig:
         padding: conv zero padding.
     """
 
-    model: str = "fcn"
+    arch: str = "fcn"
     input_shape: tuple[int, ...] = (1, 28, 28)
     num_classes: int = 10
     hidden: tuple[int, ...] = (1000,)
     neuron: str = "synaptic"
-    alpha: float | None = None
-    beta: float | None = None
-    threshold: float | None = None
-    rho: float | None = None
-    jump: float | None = None
+    neuron_params: Mapping[str, float] = field(default_factory=dict)
+    learn: tuple[str, ...] = ()
     reset: str = "subtract"
     reset_delay: bool = True
     surrogate: str = "atan"
@@ -108,12 +116,17 @@ class ModelConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        check_choice("model", self.model, MODELS)
+        object.__setattr__(self, "learn", tuple(self.learn))
+        check_choice("arch", self.arch, tuple(ARCHITECTURES))
         check_choice("neuron", self.neuron, NEURONS)
         check_choice("reset", self.reset, RESET_MODES)
         check_choice("surrogate", self.surrogate, tuple(SURROGATES))
+        if not isinstance(self.reset_delay, bool):
+            raise TypeError(f"reset_delay must be a bool, got {type(self.reset_delay).__name__}")
         check_int_at_least("num_classes", self.num_classes, 1)
         check_int_at_least("num_steps", self.num_steps, 1)
+        check_int_at_least("kernel_size", self.kernel_size, 1)
+        check_int_at_least("padding", self.padding, 0)
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ValueError(
                 f"input_shape must be (channels, height, width) of positive ints, "
@@ -123,63 +136,120 @@ class ModelConfig:
             raise ValueError(
                 f"hidden must be a non-empty tuple of positive ints, got {self.hidden}"
             )
-        if self.model == "conv":
-            if len(self.hidden) != 2:
-                raise ValueError(f"conv needs hidden=(c1, c2) channel counts, got {self.hidden}")
-            _conv_out_hw(self)  # raises if the image is too small for the kernels
+        object.__setattr__(self, "neuron_params", _check_neuron_params(self))
+        network(self)  # the architecture takes these settings (shapes, learn, ...) or raises
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples as lists)."""
         out = asdict(self)
         out["input_shape"] = list(self.input_shape)
         out["hidden"] = list(self.hidden)
+        out["neuron_params"] = dict(self.neuron_params)
+        out["learn"] = list(self.learn)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error (a newer checkpoint)."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error (a newer checkpoint).
+
+        Configs written before 0.2 are read too: ``"model"`` was ``arch``, and the neuron's
+        params were top-level keys (``"alpha"``, ``"beta"``, ``"threshold"``, ...; ``None``: the
+        default), of which those the neuron lacks were ignored, as they are here.
+        """
         if not isinstance(data, dict):
             raise TypeError(f"model config must be a dict, got {type(data).__name__}")
+        data = dict(data)
+        if "model" in data and "arch" not in data:
+            data["arch"] = data.pop("model")
+        every_param = {name for model in NEURON_MODELS.values() for name in model.params}
         known = {f.name for f in fields(cls)}
+        legacy = {k: data.pop(k) for k in sorted(set(data) & every_param - known)}
+        if legacy:
+            has = NEURON_MODELS[data.get("neuron", cls.neuron)].params
+            given = {k: v for k, v in legacy.items() if v is not None and k in has}
+            data["neuron_params"] = {**given, **data.get("neuron_params", {})}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}; known: {sorted(known)}")
         return cls(**data)
 
 
-def _conv_out_hw(config: ModelConfig) -> tuple[int, int]:
-    _, h, w = config.input_shape
-    for _ in range(2):  # conv (stride 1) then 2x2 max-pool, twice
-        h = (h + 2 * config.padding - config.kernel_size + 1) // 2
-        w = (w + 2 * config.padding - config.kernel_size + 1) // 2
-        if h < 1 or w < 1:
-            raise ValueError(
-                f"input_shape {config.input_shape} is too small for two conv({config.kernel_size}, "
-                f"padding={config.padding}) + 2x2 max-pool stages; raise padding"
-            )
-    return h, w
+def _check_neuron_params(config: ModelConfig) -> dict[str, float]:
+    model = NEURON_MODELS[config.neuron]
+    if not isinstance(config.neuron_params, Mapping):
+        raise TypeError(
+            f"neuron_params must be a dict of name -> float, got "
+            f"{type(config.neuron_params).__name__}"
+        )
+    unknown = sorted(set(config.neuron_params) - set(model.params))
+    if unknown:
+        raise ValueError(
+            f"neuron_params: the {config.neuron} model has no params {unknown}; its params are "
+            f"{tuple(model.params)}"
+        )
+    values: dict[str, float] = {}
+    for name, value in config.neuron_params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"neuron_params[{name!r}] must be a float, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"neuron_params[{name!r}] must be finite, got {value!r}")
+        values[name] = float(value)
+    return values
 
 
-def _layer_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Parameter name -> shape."""
-    c, h, w = config.input_shape
-    shapes: dict[str, tuple[int, ...]] = {}
-    if config.model == "fcn":
-        widths = [c * h * w, *config.hidden, config.num_classes]
-        for k, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-            shapes[f"fc{k + 1}.weight"] = (fan_out, fan_in)
-            shapes[f"fc{k + 1}.bias"] = (fan_out,)
-        return shapes
+# --- architectures: each written once ------------------------------------------------------------
+NeuronLayer = Callable[[int], Neuron]  # k -> the k-th neuron layer (from 1)
+
+
+def _fcn(config: ModelConfig, neuron: NeuronLayer) -> tuple[Spec | Neuron, ...]:
+    layers: list[Spec | Neuron] = [Flatten()]
+    for k, width in enumerate((*config.hidden, config.num_classes), start=1):
+        layers += [Linear(f"fc{k}", width), neuron(k)]
+    return tuple(layers)
+
+
+def _conv(config: ModelConfig, neuron: NeuronLayer) -> tuple[Spec | Neuron, ...]:
+    if len(config.hidden) != 2:
+        raise ValueError(f"conv needs hidden=(c1, c2) channel counts, got {config.hidden}")
     c1, c2 = config.hidden
-    k = config.kernel_size
-    oh, ow = _conv_out_hw(config)
-    shapes["conv1.weight"], shapes["conv1.bias"] = (c1, c, k, k), (c1,)
-    shapes["conv2.weight"], shapes["conv2.bias"] = (c2, c1, k, k), (c2,)
-    shapes["fc.weight"], shapes["fc.bias"] = (
-        (config.num_classes, c2 * oh * ow),
-        (config.num_classes,),
+    conv = partial(Conv2d, kernel_size=config.kernel_size, padding=config.padding)
+    return (
+        conv("conv1", c1),
+        MaxPool2d(2),
+        neuron(1),
+        conv("conv2", c2),
+        MaxPool2d(2),
+        neuron(2),
+        Flatten(),
+        Linear("fc", config.num_classes),
+        neuron(3),
     )
-    return shapes
+
+
+ARCHITECTURES: Mapping[str, Callable[[ModelConfig, NeuronLayer], tuple[Spec | Neuron, ...]]] = (
+    MappingProxyType({"fcn": _fcn, "conv": _conv})
+)
+"""Architecture name -> ``(config, neuron) -> layer specs``, where ``neuron(k)`` is the k-th
+neuron layer of the configured kind."""
+
+
+def neuron_params(config: ModelConfig) -> Any:
+    """The params of the configured neuron: the config's values for the fields it sets, the
+    model's registered defaults for the others."""
+    return NEURON_MODELS[config.neuron].default_params(**config.neuron_params)
+
+
+def network(config: ModelConfig) -> Network:
+    """The :class:`~snnfunc.network.Network` a config describes."""
+    model = NEURON_MODELS[config.neuron]
+    spike_fn = SURROGATES[config.surrogate].factory()
+    firing = Firing.of(spike_fn=spike_fn, reset=config.reset, reset_delay=config.reset_delay)
+    values = neuron_params(config)
+
+    def neuron(k: int) -> Neuron:
+        return Neuron(f"neuron{k}", model, values, firing, config.learn)
+
+    return Network(config.input_shape, ARCHITECTURES[config.arch](config, neuron))
 
 
 def init_params(
@@ -190,111 +260,17 @@ def init_params(
     device: torch.device | str | None = None,
 ) -> dict[str, Tensor]:
     """Fresh weights, PyTorch's default ``nn.Linear``/``nn.Conv2d`` init: ``U(-1/sqrt(fan_in),
-    1/sqrt(fan_in))`` for weights and biases. Drawn from ``generator`` (explicit randomness)."""
-    shapes = _layer_shapes(config)
-    params: dict[str, Tensor] = {}
-    for name, shape in shapes.items():
-        weight_shape = shapes[name.rsplit(".", 1)[0] + ".weight"]
-        fan_in = 1
-        for s in weight_shape[1:]:
-            fan_in *= s
-        bound = fan_in**-0.5
-        u = torch.rand(shape, generator=generator, dtype=dtype)
-        params[name] = ((2 * u - 1) * bound).to(device)
-    return params
-
-
-# --- neurons ------------------------------------------------------------------------------------
-def neuron_params(config: ModelConfig) -> Any:
-    """The params of the configured neuron: the config's values for the fields it sets, the
-    model's registered defaults for the others."""
-    model = NEURON_MODELS[config.neuron]
-    values = {name: getattr(config, name, None) for name in model.params}
-    return model.default_params(**{k: v for k, v in values.items() if v is not None})
-
-
-def _neuron_parts(config: ModelConfig) -> tuple[Any, Any, Firing]:
-    """``(model, params, firing)`` of the configured neuron."""
-    spike_fn = SURROGATES[config.surrogate].factory()
-    firing = Firing.of(spike_fn=spike_fn, reset=config.reset, reset_delay=config.reset_delay)
-    return NEURON_MODELS[config.neuron], neuron_params(config), firing
-
-
-def _neuron_layer(config: ModelConfig) -> Layer:
-    model, params, firing = _neuron_parts(config)
-    return neuron(model.step, params, **firing.options())
-
-
-def _init_state(config: ModelConfig, like: Tensor) -> Any:
-    return NEURON_MODELS[config.neuron].init(
-        tuple(like.shape), dtype=like.dtype, device=like.device
-    )
-
-
-def _unroll(config: ModelConfig, xs: Tensor, *, num_steps: int | None = None) -> Tensor:
-    """One neuron layer over time: currents ``[T, B, ...]`` (or static ``[B, ...]`` with
-    ``num_steps``) -> spikes ``[T, B, ...]``.
-
-    A model with a fused scan (:data:`snnfunc.fused.FUSED`) runs fused (the same numbers as
-    ``scan`` of the step, one kernel for all T); the others run through ``scan``.
-    """
-    model, params, firing = _neuron_parts(config)
-    state = _init_state(config, xs if num_steps is not None else xs[0])
-    fused = FUSED.get(model.name)
-    if fused is not None:
-        spikes, _ = fused(state, xs, params, num_steps=num_steps, **firing.options())
-    else:
-        spikes, _ = scan(model.bind(params, firing), state, xs, num_steps=num_steps)
-    out: Tensor = spikes
-    return out
-
-
-def _unroll_recording(
-    config: ModelConfig, xs: Tensor, *, num_steps: int | None = None
-) -> tuple[Tensor, Tensor]:
-    """As :func:`_unroll`, also returning the membrane ``[T, B, ...]`` (output layer)."""
-    model, params, firing = _neuron_parts(config)
-    state = _init_state(config, xs if num_steps is not None else xs[0])
-    step = model.bind(params, firing)
-
-    def body(state: Any, x: Tensor) -> tuple[tuple[Tensor, Tensor], Any]:
-        z, state = step(state, x)
-        return (z, model.membrane(state)), state
-
-    (spikes, membrane), _ = scan(body, state, xs, num_steps=num_steps)
-    return spikes, membrane
-
-
-# --- forward ------------------------------------------------------------------------------------
-class NetOutput(NamedTuple):
-    """What :func:`forward` returns (all time-major)."""
-
-    spikes: Tensor  # [T, B, C] output spikes
-    membrane: Tensor  # [T, B, C] output membrane
-    hidden: tuple[Tensor, ...]  # each hidden layer's spikes [T, B, ...]
-
-
-def _check_input(config: ModelConfig, x: Tensor, num_steps: int) -> None:
-    if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point Tensor, got {getattr(x, 'dtype', type(x))}")
-    if x.dim() != 4 or tuple(x.shape[1:]) != config.input_shape:
-        raise ValueError(
-            f"x must be [B, *input_shape] = [B, {', '.join(map(str, config.input_shape))}], "
-            f"got {tuple(x.shape)}"
-        )
-    check_int_at_least("num_steps", num_steps, 1)
-
-
-def _pool(x: Tensor) -> Tensor:
-    return F.max_pool2d(x, 2)
-
-
-def _conv_pool(x: Tensor, *, weight: Tensor, bias: Tensor, padding: int) -> Tensor:
-    return _pool(F.conv2d(x, weight, bias, padding=padding))
+    1/sqrt(fan_in))`` for weights and biases, drawn from ``generator`` (explicit randomness);
+    learnable neuron params at their configured values."""
+    return network(config).init_params(generator=generator, dtype=dtype, device=device)
 
 
 def forward(
-    params: dict[str, Tensor], x: Tensor, config: ModelConfig, *, num_steps: int | None = None
+    params: Mapping[str, Tensor],
+    x: Tensor,
+    config: ModelConfig,
+    *,
+    num_steps: int | None = None,
 ) -> NetOutput:
     """Run the network on a static image batch for ``T`` steps, layer by layer.
 
@@ -307,70 +283,17 @@ def forward(
         :class:`NetOutput`: output spikes and membrane ``[T, B, classes]``, hidden spikes.
     """
     steps = config.num_steps if num_steps is None else num_steps
-    _check_input(config, x, steps)
-    hidden: list[Tensor] = []
-    if config.model == "fcn":
-        n_layers = len(config.hidden) + 1
-        current = F.linear(x.flatten(1), params["fc1.weight"], params["fc1.bias"])  # [B, H1]
-        spikes = _unroll(config, current, num_steps=steps)  # static input: current once
-        hidden.append(spikes)
-        for k in range(2, n_layers):
-            current = F.linear(spikes, params[f"fc{k}.weight"], params[f"fc{k}.bias"])
-            spikes = _unroll(config, current)
-            hidden.append(spikes)
-        current = F.linear(spikes, params[f"fc{n_layers}.weight"], params[f"fc{n_layers}.bias"])
-    else:
-        current = _pool(
-            F.conv2d(x, params["conv1.weight"], params["conv1.bias"], padding=config.padding)
-        )
-        spikes = _unroll(config, current, num_steps=steps)  # [T, B, c1, h1, w1]
-        hidden.append(spikes)
-        flat = spikes.flatten(0, 1)  # one conv over all T * B images
-        pooled = _pool(
-            F.conv2d(flat, params["conv2.weight"], params["conv2.bias"], padding=config.padding)
-        )
-        current = pooled.reshape(steps, x.shape[0], *pooled.shape[1:])
-        spikes = _unroll(config, current)
-        hidden.append(spikes)
-        current = F.linear(spikes.flatten(2), params["fc.weight"], params["fc.bias"])
-    out_spikes, membrane = _unroll_recording(config, current)
-    return NetOutput(out_spikes, membrane, tuple(hidden))
+    return network(config).forward(params, x, num_steps=steps)
 
 
-# --- the same network as one step (for scan, and as the reference for forward) -------------------
-def network_step(params: dict[str, Tensor], config: ModelConfig) -> Callable[..., Any]:
+def network_step(params: Mapping[str, Tensor], config: ModelConfig) -> StepFn:
     """The whole network as one step ``(states, x [B, C, H, W]) -> ((spikes, states), states)``.
 
     ``scan(network_step(params, config), initial_states(config, B), x, num_steps=T)`` gives the
     same output as :func:`forward` (which is faster: it computes the static first layer once).
-    The output layer's membrane is ``states[-1].v``.
+    The output layer's membrane is ``MODELS[config.neuron].membrane(states[-1])``.
     """
-    layers: list[Layer | Callable[[Any], Any]] = []
-    if config.model == "fcn":
-        n_layers = len(config.hidden) + 1
-        layers.append(lambda x: x.flatten(1))
-        for k in range(1, n_layers + 1):
-            layers.append(
-                stateless(
-                    partial(F.linear, weight=params[f"fc{k}.weight"], bias=params[f"fc{k}.bias"])
-                )
-            )
-            layers.append(_neuron_layer(config))
-    else:
-        for k in (1, 2):
-            layers.append(
-                partial(
-                    _conv_pool,
-                    weight=params[f"conv{k}.weight"],
-                    bias=params[f"conv{k}.bias"],
-                    padding=config.padding,
-                )
-            )
-            layers.append(_neuron_layer(config))
-        layers.append(lambda x: x.flatten(1))
-        layers.append(partial(F.linear, weight=params["fc.weight"], bias=params["fc.bias"]))
-        layers.append(_neuron_layer(config))
-    return sequential(*layers, record_states=True)
+    return network(config).step(params)
 
 
 def initial_states(
@@ -381,22 +304,7 @@ def initial_states(
     device: torch.device | str | None = None,
 ) -> tuple[Any, ...]:
     """Resting states of every neuron layer of :func:`network_step`, for a batch of ``B``."""
-    init = NEURON_MODELS[config.neuron].init
-    shapes: list[tuple[int, ...]]
-    if config.model == "fcn":
-        shapes = [(batch_size, h) for h in (*config.hidden, config.num_classes)]
-    else:
-        c1, c2 = config.hidden
-        _, h, w = config.input_shape
-        h1 = (h + 2 * config.padding - config.kernel_size + 1) // 2
-        w1 = (w + 2 * config.padding - config.kernel_size + 1) // 2
-        h2, w2 = _conv_out_hw(config)
-        shapes = [
-            (batch_size, c1, h1, w1),
-            (batch_size, c2, h2, w2),
-            (batch_size, config.num_classes),
-        ]
-    return tuple(init(s, dtype=dtype, device=device) for s in shapes)
+    return network(config).init(batch_size, dtype=dtype, device=device)
 
 
 # --- a config bound to its weights ----------------------------------------------------------------
@@ -407,8 +315,14 @@ class Model:
     config: ModelConfig
     params: dict[str, Tensor] = field(repr=False)
 
+    @cached_property
+    def network(self) -> Network:
+        """The network the config describes (:func:`network`)."""
+        return network(self.config)
+
     def __call__(self, x: Tensor, *, num_steps: int | None = None) -> NetOutput:
-        return forward(self.params, x, self.config, num_steps=num_steps)
+        steps = self.config.num_steps if num_steps is None else num_steps
+        return self.network.forward(self.params, x, num_steps=steps)
 
 
 def build_model(

@@ -36,7 +36,7 @@ from snnfunc.app.checkpoint import (
 from snnfunc.app.data import Dataset, batches, load_dataset
 from snnfunc.app.evaluate import LOSSES, evaluate
 from snnfunc.app.models import (
-    MODELS,
+    ARCHITECTURES,
     NEURONS,
     Model,
     ModelConfig,
@@ -46,6 +46,7 @@ from snnfunc.app.models import (
     neuron_params,
 )
 from snnfunc.metrics import accuracy_count
+from snnfunc.neurons import MODELS as NEURON_MODELS
 
 __all__ = [
     "TrainConfig",
@@ -158,7 +159,7 @@ class TrainConfig:
 def resolve(config: TrainConfig) -> TrainConfig:
     """Fill every ``None`` field from the preset of ``(config.dataset, config.model)``."""
     check_choice("dataset", config.dataset, ("digits", "mnist"))
-    check_choice("model", config.model, MODELS)
+    check_choice("model", config.model, tuple(ARCHITECTURES))
     check_choice("loss", config.loss, tuple(LOSSES))
     check_choice("device", config.device.split(":")[0], ("cpu", "cuda"))
     if config.neuron is not None:
@@ -167,8 +168,6 @@ def resolve(config: TrainConfig) -> TrainConfig:
         check_choice("schedule", config.schedule, ("constant", "cosine"))
     base = ModelConfig()
     preset: dict[str, Any] = {
-        "alpha": base.alpha,
-        "beta": base.beta,
         "padding": 0,
         "surrogate": base.surrogate,
         "schedule": "constant",
@@ -193,14 +192,17 @@ def resolve(config: TrainConfig) -> TrainConfig:
 def model_config(config: TrainConfig, input_shape: tuple[int, ...]) -> ModelConfig:
     """The :class:`ModelConfig` a resolved :class:`TrainConfig` asks for."""
     assert config.hidden is not None and config.neuron is not None and config.num_steps is not None
-    assert config.alpha is not None and config.beta is not None and config.padding is not None
+    assert config.padding is not None
     return ModelConfig(
-        model=config.model,
+        arch=config.model,
         input_shape=input_shape,
         hidden=config.hidden,
         neuron=config.neuron,
-        alpha=config.alpha,
-        beta=config.beta,
+        neuron_params={
+            k: v
+            for k, v in (("alpha", config.alpha), ("beta", config.beta))
+            if v is not None and k in NEURON_MODELS[config.neuron].params
+        },
         num_steps=config.num_steps,
         padding=config.padding,
         surrogate=config.surrogate or "atan",
