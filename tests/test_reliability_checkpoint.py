@@ -22,18 +22,18 @@ pytest.importorskip("safetensors")
 
 from snnfunc.app.checkpoint import load_checkpoint  # noqa: E402
 from snnfunc.app.cli import main  # noqa: E402
-from snnfunc.app.train import TrainConfig, train  # noqa: E402
+from snnfunc.app.train import preset, run  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parents[1] / "snnfunc"
 # a tiny run on the bundled 8x8 digits: seconds on 2 cores
 TINY: dict[str, Any] = dict(
-    dataset="digits", hidden=(16,), epochs=2, num_steps=4, batch_size=64, max_batches=3,
+    hidden=(16,), epochs=2, num_steps=4, batch_size=64, max_batches=3,
     progress=False, plots=False,
 )  # fmt: skip
 
 
 def _train(out: Path, **overrides: Any) -> dict[str, Any]:
-    return train(TrainConfig(out=str(out), **{**TINY, **overrides}))
+    return run(preset("digits", out=str(out), **{**TINY, **overrides}))
 
 
 @pytest.fixture(scope="module")
