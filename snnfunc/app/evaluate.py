@@ -17,12 +17,11 @@ from torch import Tensor
 from snnfunc._checks import check_choice, check_int_at_least
 from snnfunc.app.checkpoint import load_checkpoint
 from snnfunc.app.data import Dataset, batches, load_dataset
-from snnfunc.app.models import Model, NetOutput, initial_states, network_step
+from snnfunc.app.models import Model, NetOutput
 from snnfunc.attacks import _check_eps, fgsm, pgd
 from snnfunc.encode import rate
 from snnfunc.loss import count_mse, latency_mse, membrane_ce, rate_ce
 from snnfunc.metrics import accuracy_count, accuracy_membrane
-from snnfunc.scan import scan
 
 __all__ = ["LOSSES", "evaluate", "evaluate_checkpoint", "attack_checkpoint"]
 
@@ -176,13 +175,11 @@ def attack_checkpoint(
     steps_t = num_steps or model.config.num_steps
     noise = torch.Generator(device=device)
 
-    def run(x: Tensor) -> Any:
+    def run(x: Tensor) -> NetOutput:
         if encoding == "direct":
             return model(x, num_steps=steps_t)
         spikes = rate(x, steps_t, generator=noise)  # [T, B, C, H, W]
-        state0 = initial_states(model.config, x.shape[0], dtype=x.dtype, device=x.device)
-        (out, states), _ = scan(network_step(model.params, model.config), state0, spikes)
-        return NetOutput(out, states[-1].v, ())
+        return model.network.stepwise(model.params, spikes)  # the reference scan
 
     result: dict[str, Any] = {"eps": eps_values, "accuracy": [], "accuracy_membrane": []}
     for eps in eps_values:
