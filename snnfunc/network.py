@@ -291,12 +291,12 @@ class Neuron:
     ) -> dict[str, Tensor]:
         del generator  # learnable params start at their configured value
         return {
-            key: torch.broadcast_to(
-                torch.as_tensor(getattr(self.params, key.rsplit(".", 1)[1]), dtype=dtype), shape
+            f"{self.name}.{name}": torch.broadcast_to(
+                torch.as_tensor(getattr(self.params, name), dtype=dtype), shape
             )
             .clone()
             .to(device)
-            for key in self.param_shapes(shape)
+            for name in self.learn
         }
 
     def params_of(self, params: Params) -> Any:

@@ -25,6 +25,7 @@ possible); it equals the stepwise reference, ``scan`` over :func:`network_step` 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -138,6 +139,9 @@ class ModelConfig:
             )
         object.__setattr__(self, "neuron_params", _check_neuron_params(self))
         network(self)  # the architecture takes these settings (shapes, learn, ...) or raises
+
+    def __hash__(self) -> int:  # neuron_params is a dict: hash the JSON form
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples as lists)."""
