@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import torch
 
+from snnfunc.app.models import ModelConfig, build_model
 from snnfunc.loss import membrane_ce
-from snnfunc.models import ModelConfig, build_model
 
 
 def snntorch_batch(batch: int, steps: int) -> Callable[[torch.Tensor, torch.Tensor], None]:

@@ -22,7 +22,8 @@ from torch import Tensor
 
 import snnfunc
 from snnfunc import LIFParams, lif_init, lif_step, neuron, scan, sequential
-from snnfunc.attacks import plot_robustness, robust_accuracy
+from snnfunc.app.plot import plot_robustness
+from snnfunc.attacks import robust_accuracy
 
 
 def load(seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnfunc import SynapticParams, neuron, scan, sequential, synaptic_init, synaptic_step
-from snnfunc.data import batches, default_mnist_dir, load_mnist
+from snnfunc.app.data import batches, default_mnist_dir, load_mnist
 from snnfunc.loss import membrane_ce
 from snnfunc.metrics import accuracy_count
 

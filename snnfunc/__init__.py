@@ -3,8 +3,12 @@
 Pure step functions ``step(state, x, params) -> (spike, state)`` with NamedTuple state and
 params, :func:`scan` to unroll them over time, and surrogate spikes that work under every
 ``torch.func`` transform. Tensors are time-major: ``[T, B, N]`` (time, batch, neurons).
+
+The application built on this core (the fcn/conv models, training, checkpoints, data, plots and
+the ``snnfunc`` command) is the subpackage :mod:`snnfunc.app`; ``import snnfunc`` does not load it.
 """
 
+from snnfunc import network as network
 from snnfunc import surrogate as surrogate
 from snnfunc.neurons import AdLIFParams as AdLIFParams
 from snnfunc.neurons import AdLIFState as AdLIFState
@@ -62,9 +66,7 @@ from snnfunc.bernoulli import bernoulli as bernoulli
 from snnfunc.encode import rate as rate
 
 # isort: split
-# Losses, metrics, models, training and checkpoints.
-from snnfunc.checkpoint import load_checkpoint as load_checkpoint
-from snnfunc.checkpoint import save_checkpoint as save_checkpoint
+# Losses and metrics over [T, B, C].
 from snnfunc.loss import count_mse as count_mse
 from snnfunc.loss import first_spike_time as first_spike_time
 from snnfunc.loss import latency_mse as latency_mse
@@ -73,10 +75,6 @@ from snnfunc.loss import rate_ce as rate_ce
 from snnfunc.metrics import accuracy_count as accuracy_count
 from snnfunc.metrics import accuracy_first_spike as accuracy_first_spike
 from snnfunc.metrics import accuracy_membrane as accuracy_membrane
-from snnfunc.models import Model as Model
-from snnfunc.models import ModelConfig as ModelConfig
-from snnfunc.models import build_model as build_model
-from snnfunc.train import TrainConfig as TrainConfig
 
 # isort: split
 # torch.func tools, nn.Module wrappers, custom cells.
@@ -92,3 +90,30 @@ from snnfunc.interop.params import decay_from_tau as decay_from_tau
 from snnfunc.interop.params import tau_from_decay as tau_from_decay
 
 __version__ = "0.1.0"
+"""The package version; ``pyproject.toml`` reads it from here (the one place it is written)."""
+
+# Moved to the application subpackage (``snnfunc.app``); reachable here, lazily and with a
+# DeprecationWarning, so that ``import snnfunc`` loads only the core.
+_MOVED: dict[str, str] = {
+    "Model": "snnfunc.app.models",
+    "ModelConfig": "snnfunc.app.models",
+    "build_model": "snnfunc.app.models",
+    "TrainConfig": "snnfunc.app.train",
+    "load_checkpoint": "snnfunc.app.checkpoint",
+    "save_checkpoint": "snnfunc.app.checkpoint",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MOVED:
+        raise AttributeError(f"module 'snnfunc' has no attribute {name!r}")
+    import importlib
+    import warnings
+
+    where = _MOVED[name]
+    warnings.warn(
+        f"snnfunc.{name} moved to {where}.{name}; import it from there",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(where), name)

@@ -1,7 +1,7 @@
-"""``python -m snnfunc`` runs the command line (:func:`snnfunc.cli.main`)."""
+"""``python -m snnfunc`` runs the command line (:func:`snnfunc.app.cli.main`)."""
 
 import sys
 
-from snnfunc.cli import main
+from snnfunc.app.cli import main
 
 sys.exit(main())

@@ -22,18 +22,14 @@ input only (a model's parameters get no ``.grad``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from snnfunc._checks import check_floating, check_int_at_least
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-__all__ = ["fgsm", "pgd", "robust_accuracy", "plot_robustness", "attack_checkpoint"]
+__all__ = ["fgsm", "pgd", "robust_accuracy"]
 
 LossFn = Callable[[Tensor], Tensor]
 Clamp = tuple[float, float] | None
@@ -236,154 +232,3 @@ def robust_accuracy(
             raise ValueError("data yielded no examples")
         accuracies.append(correct / total)
     return accuracies
-
-
-def plot_robustness(
-    eps: Sequence[float],
-    accuracy: Sequence[float] | dict[str, Sequence[float]],
-    *,
-    title: str = "Robust accuracy",
-) -> Figure:
-    """Robust accuracy against ``eps`` as a matplotlib ``Figure`` (needs ``matplotlib``).
-
-    ``accuracy`` is one curve, or ``{label: curve}`` for several (e.g. FGSM and PGD). The
-    figure is not attached to pyplot; save it with ``fig.savefig(path)``.
-    """
-    from matplotlib.figure import Figure
-
-    curves = accuracy if isinstance(accuracy, dict) else {"": accuracy}
-    fig = Figure(figsize=(4.5, 3.2), layout="constrained")
-    ax = fig.add_subplot()
-    for label, acc in curves.items():
-        if len(acc) != len(eps):
-            raise ValueError(f"accuracy has {len(acc)} values but eps has {len(eps)}")
-        ax.plot(list(eps), [100 * a for a in acc], marker="o", label=label or None)
-    ax.set_xlabel("epsilon (L-inf)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    if any(curves):
-        ax.legend()
-    return fig
-
-
-# --- a saved model (the `snnfunc attack` command) -------------------------------------------
-def attack_checkpoint(
-    checkpoint: str | Path,
-    eps_list: Sequence[float],
-    *,
-    attack: Literal["fgsm", "pgd"] = "fgsm",
-    steps: int = 10,
-    alpha: float | None = None,
-    encoding: Literal["direct", "rate"] = "direct",
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    batch_size: int = 512,
-    num_steps: int | None = None,
-    max_samples: int | None = None,
-    seed: int = 0,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """Robust accuracy against ``eps`` of a model saved by ``snnfunc train``.
-
-    Loads the checkpoint (:func:`snnfunc.checkpoint.load_checkpoint`) and its test split, attacks
-    each batch with the loss the model was trained with, and measures accuracy on the attacked
-    inputs by spike count (the ``eval`` command's ``accuracy``) and by mean membrane.
-
-    Args:
-        checkpoint: a directory with ``model.safetensors`` + ``config.json``.
-        eps_list: L-inf budgets ``>= 0`` on pixels in [0, 1] (``0``: clean accuracy).
-        attack: ``"fgsm"`` or ``"pgd"`` (``steps`` steps of ``alpha``, default
-            ``2.5 * eps / steps``).
-        encoding: ``"direct"``: the image is the input current at every step, as trained;
-            ``"rate"``: :func:`snnfunc.rate` spikes from the image instead (straight-through),
-            drawn with ``seed``, the same noise stream for every ``eps``.
-        dataset, data_dir: default: as trained.
-        batch_size: examples per attacked batch.
-        num_steps: ``T`` (default: as trained).
-        max_samples: attack only the first ``max_samples`` test examples.
-        seed: seed of the rate encoder's noise.
-        device: where to run.
-    Returns:
-        ``{"eps", "accuracy", "accuracy_membrane"}`` (lists, one value per eps) plus
-        ``attack``, ``steps``, ``encoding``, ``loss``, ``dataset``, ``samples``, ``checkpoint``.
-    """
-    from snnfunc.checkpoint import load_checkpoint
-    from snnfunc.data import Dataset, batches, load_dataset
-    from snnfunc.encode import rate
-    from snnfunc.models import NetOutput, initial_states, network_step
-    from snnfunc.scan import scan
-    from snnfunc.train import LOSSES
-
-    if attack not in ("fgsm", "pgd"):
-        raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
-    if encoding not in ("direct", "rate"):
-        raise ValueError(f"encoding must be 'direct' or 'rate', got {encoding!r}")
-    eps_values = [_check_eps("eps", e) for e in eps_list]
-    if not eps_values:
-        raise ValueError("eps_list must hold at least one budget")
-    check_int_at_least("steps", steps, 0)
-    if max_samples is not None:
-        check_int_at_least("max_samples", max_samples, 1)
-    model, saved = load_checkpoint(checkpoint, device=device)
-    for weight in model.params.values():
-        weight.requires_grad_(False)  # gradients to the input only
-    trained = saved.get("train", {})
-    name = dataset or trained.get("dataset")
-    if name is None:
-        raise ValueError(f"{checkpoint} does not record its dataset; pass dataset= (--dataset)")
-    data = load_dataset(name, "test", data_dir or trained.get("data_dir"))
-    if tuple(data.images.shape[1:]) != model.config.input_shape:
-        raise ValueError(
-            f"dataset {name!r} has images {tuple(data.images.shape[1:])} but the checkpoint's "
-            f"model takes {model.config.input_shape}"
-        )
-    if max_samples is not None:
-        data = Dataset(data.images[:max_samples], data.labels[:max_samples])
-    loss_name = trained.get("loss", "membrane_ce")
-    loss_of = LOSSES[loss_name]
-    steps_t = num_steps or model.config.num_steps
-    noise = torch.Generator(device=device)
-
-    def run(x: Tensor) -> Any:
-        if encoding == "direct":
-            return model(x, num_steps=steps_t)
-        spikes = rate(x, steps_t, generator=noise)  # [T, B, C, H, W]
-        state0 = initial_states(model.config, x.shape[0], dtype=x.dtype, device=x.device)
-        (out, states), _ = scan(network_step(model.params, model.config), state0, spikes)
-        return NetOutput(out, states[-1].v, ())
-
-    result: dict[str, Any] = {"eps": eps_values, "accuracy": [], "accuracy_membrane": []}
-    for eps in eps_values:
-        noise.manual_seed(seed)
-        correct_count = correct_membrane = 0
-        for images, labels in batches(data, batch_size):
-            x, y = images.to(device), labels.to(device)
-
-            def loss_fn(v: Tensor, y: Tensor = y) -> Tensor:
-                loss: Tensor = loss_of(run(v), y)
-                return loss
-
-            if attack == "fgsm":
-                x_adv = fgsm(loss_fn, x, eps)
-            else:
-                step = alpha if alpha is not None else 2.5 * eps / max(steps, 1)
-                x_adv = pgd(loss_fn, x, eps, step, steps)
-            with torch.no_grad():
-                out = run(x_adv)
-            correct_count += int((out.spikes.sum(0).argmax(-1) == y).sum())
-            correct_membrane += int((out.membrane.mean(0).argmax(-1) == y).sum())
-        n = int(data.labels.shape[0])
-        result["accuracy"].append(correct_count / n)
-        result["accuracy_membrane"].append(correct_membrane / n)
-    result.update(
-        attack=attack,
-        steps=steps if attack == "pgd" else 1,
-        encoding=encoding,
-        loss=loss_name,
-        dataset=name,
-        samples=int(data.labels.shape[0]),
-        checkpoint=str(checkpoint),
-    )
-    return result

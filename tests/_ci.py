@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from snnfunc.data import default_mnist_dir
+from snnfunc.app.data import default_mnist_dir
 
 
 def in_ci() -> bool:

@@ -12,8 +12,8 @@ import torch
 pytest.importorskip("sklearn")
 pytest.importorskip("safetensors")
 
-from snnfunc.attacks import attack_checkpoint  # noqa: E402
-from snnfunc.cli import main  # noqa: E402
+from snnfunc.app.cli import main  # noqa: E402
+from snnfunc.app.evaluate import attack_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")

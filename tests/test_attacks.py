@@ -14,7 +14,8 @@ from torch import Tensor
 
 import snnfunc
 from snnfunc import LIFParams, lif_init, lif_step, neuron, scan, sequential
-from snnfunc.attacks import fgsm, pgd, plot_robustness, robust_accuracy
+from snnfunc.app.plot import plot_robustness
+from snnfunc.attacks import fgsm, pgd, robust_accuracy
 
 
 def gen(seed: int) -> torch.Generator:

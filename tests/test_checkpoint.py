@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnfunc.checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
-from snnfunc.models import ModelConfig, build_model
+from snnfunc.app.checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
+from snnfunc.app.models import ModelConfig, build_model
 
 CONFIG = ModelConfig(input_shape=(1, 4, 4), hidden=(8,), neuron="lif", num_steps=5)
 
@@ -104,3 +104,29 @@ def test_weights_not_matching_config(saved: Path) -> None:
     path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match="invalid model config: neuron must be one of"):
         load_checkpoint(saved)
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        # written by 0.1.0 after the neuron registry (c39a4ca): params None = the default
+        {"model": "fcn", "alpha": None, "beta": 0.9, "threshold": None, "rho": None, "jump": None},
+        # written by 0.1.0 before it: every param a float, those the neuron lacks ignored
+        {"model": "fcn", "alpha": 0.7, "beta": 0.9, "threshold": 1.0, "rho": 0.9, "jump": 0.2},
+    ],
+)
+def test_configs_written_by_earlier_versions_load(saved: Path, old: dict[str, object]) -> None:
+    path = saved / "config.json"
+    config = json.loads(path.read_text())
+    section = {k: v for k, v in config["model"].items() if k not in ("arch", "neuron_params")}
+    del section["learn"]
+    config["model"] = {**section, **old}
+    path.write_text(json.dumps(config))
+    model, _ = load_checkpoint(saved)
+    assert model.config == ModelConfig(
+        input_shape=(1, 4, 4),
+        hidden=(8,),
+        neuron="lif",
+        num_steps=5,
+        neuron_params={"beta": 0.9, **({"threshold": 1.0} if old["threshold"] else {})},
+    )

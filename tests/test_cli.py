@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from snnfunc import cli
+from snnfunc.app import cli
 
 SMALL = ["--epochs", "1", "--num-steps", "5", "--hidden", "16", "--no-progress"]
 
@@ -19,7 +20,7 @@ def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert cli.main(["train", *SMALL, "--max-batches", "4", "--no-plots", "--out", str(out)]) == 0
     assert "test accuracy" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["config"]["hidden"] == [16] and metrics["config"]["max_batches"] == 4
+    assert metrics["config"]["model"]["hidden"] == [16] and metrics["config"]["max_batches"] == 4
     assert cli.main(["eval", "--checkpoint", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["accuracy"] == pytest.approx(metrics["test_accuracy"])
@@ -49,14 +50,14 @@ def test_parser_maps_every_flag() -> None:
         "--batch-size 7 --lr 0.01 --seed 3 --device cpu --out O --hidden 4,5".split()
     )
     config = cli.train_config_from_args(args)
-    assert (config.dataset, config.data_dir, config.model, config.neuron) == (
+    assert (config.dataset, config.data_dir, config.model.arch, config.model.neuron) == (
         "mnist",
         "D",
         "conv",
         "alif",
     )
-    assert (config.epochs, config.num_steps, config.batch_size, config.lr) == (2, 9, 7, 0.01)
-    assert (config.seed, config.device, config.out, config.hidden) == (3, "cpu", "O", (4, 5))
+    assert (config.epochs, config.model.num_steps, config.batch_size, config.lr) == (2, 9, 7, 0.01)
+    assert (config.seed, config.device, config.out, config.model.hidden) == (3, "cpu", "O", (4, 5))
 
 
 def test_subcommands_can_be_registered(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,3 +78,75 @@ def test_python_dash_m(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0 and done.stdout.startswith("snnfunc ")
+
+
+def test_every_model_option_is_reachable() -> None:
+    """Each ModelConfig field the dataset does not fix has a flag that sets it."""
+    from dataclasses import fields
+
+    from snnfunc.app.models import ModelConfig
+
+    argv = "train --model conv --neuron alif --hidden 4,5 --num-steps 9 --kernel-size 3 "
+    argv += "--padding 1 --reset zero --no-reset-delay --surrogate triangle --learn beta "
+    argv += "--threshold 0.7 --param rho=0.5 --jump 0.1"
+    model = cli.train_config_from_args(cli.build_parser().parse_args(argv.split())).model
+    default = ModelConfig()
+    fixed_by_dataset = {"input_shape", "num_classes"}
+    for field in fields(ModelConfig):
+        if field.name not in fixed_by_dataset:
+            assert getattr(model, field.name) != getattr(default, field.name), field.name
+    assert model.neuron_params == {"threshold": 0.7, "rho": 0.5, "jump": 0.1}
+    assert (model.kernel_size, model.padding, model.learn) == (3, 1, ("beta",))
+
+
+def test_every_neuron_param_has_a_flag_and_every_neuron_is_a_choice() -> None:
+    from snnfunc.app.models import NEURONS
+    from snnfunc.neurons import MODELS
+
+    parser = cli.build_parser()
+    assert {"lif", "synaptic", "if", "alif", "adlif"} <= set(NEURONS)  # derived from the registry
+    for neuron in NEURONS:
+        for name in MODELS[neuron].params:
+            argv = ["train", "--neuron", neuron, f"--{name.replace('_', '-')}", "0.5"]
+            config = cli.train_config_from_args(parser.parse_args(argv))
+            assert dict(config.model.neuron_params) == {name: 0.5}, (neuron, name)
+
+
+def test_bad_model_options_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["train", "--neuron", "lif", "--alpha", "0.5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("snnfunc train: error: neuron_params: the lif model has no params")
+    assert err.count("\n") == 1
+    assert cli.main(["train", "--learn", "weight", "--no-progress"]) == 2
+    assert "learn: 'weight' is not a learnable param" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--param", "beta"])
+    assert exc.value.code == 2 and "expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_train_adlif_on_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The adaptive LIF (adLIF) trains on the digits preset: 3 epochs, above chance (10%)."""
+    out = tmp_path / "adlif"
+    argv = ["train", "--neuron", "adlif", "--epochs", "3", "--no-progress", "--no-plots"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"]["neuron"] == "adlif"
+    assert metrics["test_accuracy_membrane"] > 0.5
+
+
+def test_learned_neuron_params_are_trained_and_saved(tmp_path: Path) -> None:
+    from snnfunc.app.checkpoint import load_checkpoint
+
+    out = tmp_path / "learn"
+    argv = ["train", "--learn", "beta,threshold", "--hidden", "16", "--epochs", "1"]
+    argv += ["--max-batches", "5", "--no-progress", "--out", str(out)]
+    assert cli.main([*argv, "--no-plots"]) == 0
+    assert cli.main([*argv, "--resume", "--epochs", "2"]) == 0  # plots the learned threshold
+    model, saved = load_checkpoint(out)
+    assert saved["epoch"] == 2 and (out / "membrane.png").is_file()
+    assert model.config.learn == ("beta", "threshold")
+    for k, width in ((1, 16), (2, 10)):  # per neuron, per layer, started at 0.8 and 1.0
+        beta, threshold = model.params[f"neuron{k}.beta"], model.params[f"neuron{k}.threshold"]
+        assert beta.shape == threshold.shape == (width,)
+        assert not torch.equal(beta, torch.full((width,), 0.8))
+        assert not torch.equal(threshold, torch.ones(width))

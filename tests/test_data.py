@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnfunc.data import (
+from snnfunc.app.data import (
     Dataset,
     batches,
     load_dataset,

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import snnfunc as sf
-from snnfunc.distributed import (
+from snnfunc.app.distributed import (
     FunctionalModule,
     all_reduce_mean,
     average_gradients,
@@ -175,12 +175,12 @@ def test_single_process_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_train_distributed_under_torchrun(tmp_path: Path) -> None:
-    """`torchrun --nproc_per_node=2 -m snnfunc.cli train --distributed` on the bundled digits."""
+    """`torchrun --nproc_per_node=2 -m snnfunc train --distributed` on the bundled digits."""
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += ["-m", "snnfunc.cli", "train", "--distributed", "--epochs", "3", "--max-batches", "10"]
+    cmd += ["-m", "snnfunc", "train", "--distributed", "--epochs", "3", "--max-batches", "10"]
     cmd += ["--no-plots", "--no-progress", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

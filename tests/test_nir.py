@@ -447,11 +447,11 @@ def test_li_and_cuba_li_readouts() -> None:
 
 
 def test_trained_fcn_model_exports() -> None:
+    from snnfunc.app.models import ModelConfig, build_model, forward
     from snnfunc.interop.nir import model_layers
-    from snnfunc.models import ModelConfig, build_model, forward
 
     config = ModelConfig(
-        model="fcn",
+        arch="fcn",
         input_shape=(1, 8, 8),
         hidden=(16,),
         neuron="synaptic",
@@ -467,9 +467,43 @@ def test_trained_fcn_model_exports() -> None:
     got, _ = sf.scan(net.step, net.init(3), x, num_steps=10)
     assert torch.equal(got, want)
     # snnTorch-style defaults (subtract reset, one step late) have no NIR form: refused
-    default = build_model(ModelConfig(model="fcn", input_shape=(1, 8, 8), hidden=(16,)), seed=0)
+    default = build_model(ModelConfig(arch="fcn", input_shape=(1, 8, 8), hidden=(16,)), seed=0)
     with pytest.raises(ValueError, match="lossy_reset"):
         to_nir(model_layers(default), (1, 8, 8), dt=DT)
-    conv = ModelConfig(model="conv", input_shape=(1, 16, 16), hidden=(2, 2), padding=2)
+    conv = ModelConfig(arch="conv", input_shape=(1, 16, 16), hidden=(2, 2), padding=2)
     with pytest.raises(ValueError, match="max pooling"):
         model_layers(build_model(conv, seed=0))
+
+
+def test_snnfunc_train_with_nir_reset_exports_exactly(tmp_path: Path) -> None:
+    """`snnfunc train --reset zero --no-reset-delay`: the checkpoint exports without
+    ``lossy_reset`` and runs the same after ``nir.write`` / ``nir.read`` (spikes bit for bit);
+    the exported layers keep the configured surrogate (same input gradients as the model)."""
+    from snnfunc.app.checkpoint import load_checkpoint
+    from snnfunc.app.cli import main
+    from snnfunc.interop.nir import model_layers
+    from snnfunc.surrogate import triangle
+
+    out = tmp_path / "run"
+    argv = ["train", "--reset", "zero", "--no-reset-delay", "--surrogate", "triangle"]
+    argv += ["--epochs", "1", "--max-batches", "3", "--num-steps", "8", "--hidden", "16"]
+    assert main([*argv, "--no-progress", "--no-plots", "--out", str(out)]) == 0
+    model, _ = load_checkpoint(out)
+    assert (model.config.reset, model.config.reset_delay) == ("zero", False)
+    layers = model_layers(model)
+    nir.write(tmp_path / "net.nir", to_nir(layers, model.config.input_shape, dt=DT))
+    net = from_nir(nir.read(tmp_path / "net.nir"), dt=DT, spike_fn=triangle())
+    x = torch.rand(5, *model.config.input_shape, generator=torch.Generator().manual_seed(0))
+    want = model(x).spikes
+    got, _ = sf.scan(net.step, net.init(5), x, num_steps=8)
+    assert want.sum() > 0 and torch.equal(got, want)
+
+    def input_grad(run: Any) -> Tensor:
+        leaf = x.clone().requires_grad_()
+        (grad,) = torch.autograd.grad(run(leaf).square().sum(), leaf)
+        return grad
+
+    states = model.network.init(5)
+    by_layers = input_grad(lambda v: sf.scan(sf.sequential(*layers), states, v, num_steps=8)[0])
+    torch.testing.assert_close(by_layers, input_grad(lambda v: model(v).spikes))
+    assert by_layers.abs().sum() > 0

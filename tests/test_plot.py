@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnfunc import plot
+from snnfunc.app import plot
 
 matplotlib = pytest.importorskip("matplotlib")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

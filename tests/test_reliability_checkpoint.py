@@ -20,20 +20,20 @@ import torch
 
 pytest.importorskip("safetensors")
 
-from snnfunc.checkpoint import load_checkpoint  # noqa: E402
-from snnfunc.cli import main  # noqa: E402
-from snnfunc.train import TrainConfig, train  # noqa: E402
+from snnfunc.app.checkpoint import load_checkpoint  # noqa: E402
+from snnfunc.app.cli import main  # noqa: E402
+from snnfunc.app.train import preset, run  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parents[1] / "snnfunc"
 # a tiny run on the bundled 8x8 digits: seconds on 2 cores
 TINY: dict[str, Any] = dict(
-    dataset="digits", hidden=(16,), epochs=2, num_steps=4, batch_size=64, max_batches=3,
+    hidden=(16,), epochs=2, num_steps=4, batch_size=64, max_batches=3,
     progress=False, plots=False,
 )  # fmt: skip
 
 
 def _train(out: Path, **overrides: Any) -> dict[str, Any]:
-    return train(TrainConfig(out=str(out), **{**TINY, **overrides}))
+    return run(preset("digits", out=str(out), **{**TINY, **overrides}))
 
 
 @pytest.fixture(scope="module")
@@ -176,19 +176,19 @@ def test_an_interrupted_run_resumes_to_the_same_weights(
     checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C right after epoch 1's checkpoint, then ``resume``: the weights of the full run."""
-    import snnfunc.train
+    import snnfunc.app.train
 
-    real_save = snnfunc.train.save_checkpoint
+    real_save = snnfunc.app.train.save_checkpoint
 
     def save_then_interrupt(*args: Any, **kwargs: Any) -> Any:
         real_save(*args, **kwargs)
         raise KeyboardInterrupt
 
     out = tmp_path / "resumed"
-    monkeypatch.setattr(snnfunc.train, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(snnfunc.app.train, "save_checkpoint", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         _train(out)
-    monkeypatch.setattr(snnfunc.train, "save_checkpoint", real_save)
+    monkeypatch.setattr(snnfunc.app.train, "save_checkpoint", real_save)
     assert json.loads((out / "config.json").read_text())["epoch"] == 1
     _train(out, resume=True)
     full, resumed = _weights(checkpoint), _weights(out)

@@ -9,6 +9,7 @@ count reported in the README ("Reliability").
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -294,7 +295,8 @@ def _rlif_rows() -> list[Bad]:
 
 def _loss_rows() -> list[Bad]:
     from snnfunc import loss, metrics
-    from snnfunc.train import TrainConfig, resolve
+    from snnfunc.app.models import NEURONS
+    from snnfunc.app.train import preset
 
     out = torch.rand(3, 2, 4, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([1, 0])
@@ -323,13 +325,13 @@ def _loss_rows() -> list[Bad]:
             r"membrane must be a floating-point tensor .*got dtype torch.int64"),
         Bad("count_mse-rate", lambda: loss.count_mse(out, y, correct_rate=1.5), ValueError,
             r"correct_rate must lie in \[0, 1\] \(spikes per step\), got 1.5"),
-        Bad("train-neuron", lambda: resolve(TrainConfig(neuron="hh")), ValueError,
-            r"neuron must be one of \('if', 'lif', .*'adlif'\), got 'hh'"),
-        Bad("train-dataset", lambda: resolve(TrainConfig(dataset="cifar")), ValueError,
+        Bad("train-neuron", lambda: preset(neuron="hh"), ValueError,
+            re.escape(f"neuron must be one of {NEURONS}, got 'hh'")),
+        Bad("train-dataset", lambda: preset(dataset="cifar"), ValueError,
             r"dataset must be one of \('digits', 'mnist'\), got 'cifar'"),
-        Bad("train-epochs", lambda: resolve(TrainConfig(epochs=0)), ValueError,
+        Bad("train-epochs", lambda: preset(epochs=0), ValueError,
             r"epochs must be a positive int, got 0"),
-        Bad("train-lr", lambda: resolve(TrainConfig(lr=-1.0)), ValueError,
+        Bad("train-lr", lambda: preset(lr=-1.0), ValueError,
             r"lr must be a positive finite float, got -1.0"),
     ]  # fmt: skip
 

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnfunc.interop.params import Discretization, _check_dt, decay_from_tau, tau_from_decay
+from snnfunc.network import MaxPool2d, Network
 from snnfunc.neurons import (
     MODELS,
     IFParams,
@@ -425,34 +426,26 @@ def to_nir(
 
 
 def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
-    """The layers of an fcn :class:`snnfunc.models.Model` (``snnfunc train``'s), for :func:`to_nir`.
+    """The layers of a model made from a network description, for :func:`to_nir`.
 
-    ``flatten -> (linear -> neuron) x layers``, with the model's weights, neuron, decays,
-    threshold and reset options. The conv model max-pools, which NIR has no node for, and ALIF
-    has no NIR neuron: both raise ValueError.
+    ``model`` is a :class:`snnfunc.app.models.Model` (what ``snnfunc train`` builds and
+    checkpoints) or anything with a ``network`` (:class:`snnfunc.network.Network`) and its
+    ``params``. The layers are ``model.network.bind(model.params)``: what the network's stepwise
+    interpreter runs, with its weights and its neurons' params, surrogate and reset options.
+    Max pooling (the conv model) has no NIR node, and a neuron model without a NIR node (ALIF,
+    ...) raises ValueError.
     """
-    config, params = model.config, model.params
-    if config.model != "fcn":
-        raise ValueError(
-            f"model_layers exports fcn models; {config.model!r} uses max pooling, which NIR "
-            "cannot express"
-        )
-    from snnfunc.models import neuron_params as configured_params
-
-    steps = {kind: step for step, kind in _NEURON_STEPS.items() if kind in MODELS}
-    if config.neuron not in steps:
-        raise ValueError(
-            f"neuron {config.neuron!r} has no NIR equivalent (use one of {tuple(steps)})"
-        )
-    step, neuron_params = steps[config.neuron], configured_params(config)
-    layers: list[Layer | Callable[[Any], Any]] = [partial(torch.flatten, start_dim=1)]
-    for k in range(1, len(config.hidden) + 2):
-        w, b = params[f"fc{k}.weight"], params[f"fc{k}.bias"]
-        layers.append(partial(F.linear, weight=w, bias=b))
-        layers.append(
-            neuron(step, neuron_params, reset=config.reset, reset_delay=config.reset_delay)
-        )
-    return layers
+    network: Network = model.network
+    for k, spec in enumerate(network.layers):
+        if isinstance(spec, MaxPool2d):
+            raise ValueError(f"layers[{k}] ({spec}) uses max pooling, which NIR cannot express")
+    exportable = tuple(k for k in MODELS if MODELS[k].step in _NEURON_STEPS)
+    for spec, _ in network.neurons:
+        if spec.model.name not in exportable:
+            raise ValueError(
+                f"neuron {spec.model.name!r} has no NIR equivalent (use one of {exportable})"
+            )
+    return list(network.bind(model.params))
 
 
 # --- import ----------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""``snnfunc`` command line: a thin face over :mod:`snnfunc.train`.
+"""The ``snnfunc`` command: a thin face over :mod:`snnfunc.app.train` and ``app.evaluate``.
 
 Subcommands register themselves in :data:`SUBCOMMANDS`: a function ``add(subparsers)`` that adds
 its parser and sets ``func=handler`` (``handler(args) -> int`` exit status) with
 ``set_defaults``. To add one from another module::
 
-    from snnfunc import cli
+    from snnfunc.app import cli
 
     def add_attack(subparsers):
         p = subparsers.add_parser("attack", help="...")
@@ -51,10 +51,46 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _name_list(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def _name_value(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not sep or not name.strip() or number is None:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, e.g. a=0.5, got {text!r}")
+    return name.strip(), number
+
+
+_PARAM_DEST = "neuron_param:"  # dest prefix of the generated --<param> flags
+
+
+def _neuron_param_names() -> dict[str, tuple[str, ...]]:
+    """Every param name of the CLI's neurons -> the neurons that have it, in registry order."""
+    from snnfunc.app.models import NEURONS
+    from snnfunc.neurons import MODELS
+
+    names: dict[str, tuple[str, ...]] = {}
+    for neuron in NEURONS:
+        for name in MODELS[neuron].params:
+            names[name] = (*names.get(name, ()), neuron)
+    return names
+
+
 def add_train(subparsers: Subparsers) -> None:
-    from snnfunc.models import MODELS, NEURONS
+    from snnfunc.app.data import DATASETS
+    from snnfunc.app.evaluate import LOSSES
+    from snnfunc.app.models import ARCHITECTURES, NEURONS
+    from snnfunc.app.train import SCHEDULES
+    from snnfunc.reset import RESET_MODES
     from snnfunc.surrogate import SURROGATES
-    from snnfunc.train import LOSSES
 
     p = subparsers.add_parser(
         "train",
@@ -65,111 +101,138 @@ def add_train(subparsers: Subparsers) -> None:
             "the preset of the dataset and model (mnist+fcn = snnTorch tutorial 3)."
         ),
     )
-    p.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="digits")
     p.add_argument(
         "--data-dir",
         default=None,
         help="directory of the MNIST IDX files (default ../shared/data/mnist if present)",
     )
-    p.add_argument("--model", choices=MODELS, default="fcn")
-    p.add_argument(
+    model = p.add_argument_group("model")
+    model.add_argument("--model", dest="arch", choices=tuple(ARCHITECTURES), default="fcn")
+    model.add_argument(
         "--neuron", choices=NEURONS, default=None, help="default: synaptic (fcn), lif (conv)"
     )
-    p.add_argument(
+    model.add_argument(
         "--hidden", type=_int_list, default=None, help="e.g. 1000 or 1000,500; conv: 12,32"
     )
-    p.add_argument("--alpha", type=float, default=None, help="synaptic current decay")
-    p.add_argument("--beta", type=float, default=None, help="membrane decay")
-    p.add_argument(
+    model.add_argument("--num-steps", type=_positive_int, default=None, help="time steps T")
+    model.add_argument("--kernel-size", type=_positive_int, default=None, help="conv kernel")
+    model.add_argument("--padding", type=int, default=None, help="conv zero padding")
+    model.add_argument("--reset", choices=RESET_MODES, default=None, help="default: subtract")
+    model.add_argument(
+        "--reset-delay",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="reset one step late, as snnTorch (the default); --no-reset-delay with --reset "
+        "zero is NIR's reset",
+    )
+    model.add_argument(
         "--surrogate",
         choices=tuple(SURROGATES),
         default=None,
         help="surrogate gradient (default atan, as snnTorch; heaviside: tutorial 3's text)",
     )
-    p.add_argument("--epochs", type=_positive_int, default=None)
-    p.add_argument("--num-steps", type=_positive_int, default=None, help="time steps T")
-    p.add_argument("--batch-size", type=_positive_int, default=None)
-    p.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
-    p.add_argument(
-        "--schedule",
-        choices=("constant", "cosine"),
+    model.add_argument(
+        "--learn",
+        type=_name_list,
         default=None,
-        help="learning-rate schedule (default constant; cosine for mnist+conv)",
+        help="neuron params to train, one value per neuron, e.g. beta,threshold",
     )
-    p.add_argument("--loss", choices=tuple(LOSSES), default="membrane_ce")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    p.add_argument("--out", default="runs/snnfunc", help="output directory")
-    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
-    p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
-    p.add_argument("--max-batches", type=_positive_int, default=None, help="batches per epoch cap")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument(
+    params = p.add_argument_group("neuron params (default: the neuron model's)")
+    for name, neurons in _neuron_param_names().items():
+        try:
+            params.add_argument(
+                f"--{name.replace('_', '-')}",
+                dest=_PARAM_DEST + name,
+                type=float,
+                default=None,
+                metavar="X",
+                help=", ".join(neurons),
+            )
+        except argparse.ArgumentError:  # a name some other flag has: --param NAME=X reaches it
+            pass
+    params.add_argument(
+        "--param",
+        type=_name_value,
+        action="append",
+        default=[],
+        metavar="NAME=X",
+        help="any neuron param by name (repeatable), e.g. --param a=0.5",
+    )
+    run = p.add_argument_group("training")
+    run.add_argument("--epochs", type=_positive_int, default=None)
+    run.add_argument("--batch-size", type=_positive_int, default=None)
+    run.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
+    run.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=None,
+        help="learning-rate schedule (default constant; cosine for digits+fcn and mnist+conv)",
+    )
+    run.add_argument("--loss", choices=tuple(LOSSES), default=None, help="default membrane_ce")
+    run.add_argument("--seed", type=int, default=None, help="default 0")
+    run.add_argument("--device", default=None, help="cpu (default) or cuda[:N]")
+    run.add_argument("--out", default=None, help="output directory (default runs/snnfunc)")
+    run.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    run.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
+    run.add_argument(
+        "--max-batches", type=_positive_int, default=None, help="batches per epoch cap"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    run.add_argument(
         "--distributed",
         action="store_true",
         help="data-parallel over the processes torchrun starts (DDP; gloo on CPU, NCCL on "
-        "CUDA); only rank 0 writes. E.g. torchrun --nproc_per_node=2 -m snnfunc.cli train "
+        "CUDA); only rank 0 writes. E.g. torchrun --nproc_per_node=2 -m snnfunc train "
         "--distributed",
     )
     p.set_defaults(func=_run_train)
 
 
 def train_config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~snnfunc.train.TrainConfig` for parsed ``train`` arguments."""
-    from snnfunc.train import TrainConfig
+    """The :class:`~snnfunc.app.train.TrainConfig` for parsed ``train`` arguments: the preset
+    of ``--dataset`` and ``--model`` with every option given on the command line."""
+    from snnfunc.app.train import preset
 
-    return TrainConfig(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        model=args.model,
-        neuron=args.neuron,
-        hidden=args.hidden,
-        alpha=args.alpha,
-        beta=args.beta,
-        surrogate=args.surrogate,
-        epochs=args.epochs,
-        num_steps=args.num_steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        schedule=args.schedule,
-        loss=args.loss,
-        seed=args.seed,
-        device=args.device,
-        out=args.out,
-        overwrite=args.overwrite,
-        resume=args.resume,
-        max_batches=args.max_batches,
-        progress=not args.no_progress,
-        plots=not args.no_plots,
-        distributed=args.distributed,
-    )
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command")}
+    dataset, arch = given.pop("dataset"), given.pop("arch")
+    neuron_params = {
+        k.removeprefix(_PARAM_DEST): given.pop(k) for k in list(given) if k.startswith(_PARAM_DEST)
+    }
+    neuron_params.update(given.pop("param"))
+    if neuron_params:
+        given["neuron_params"] = neuron_params
+    given["progress"] = not given.pop("no_progress")
+    given["plots"] = not given.pop("no_plots")
+    return preset(dataset, arch, **given)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from snnfunc.train import train
+    from snnfunc.app.train import run
 
-    metrics = train(train_config_from_args(args))
-    if args.distributed and os.environ.get("RANK", "0") != "0":
+    config = train_config_from_args(args)
+    metrics = run(config)
+    if config.distributed and os.environ.get("RANK", "0") != "0":
         return 0  # only rank 0 reports
     print(
         f"test accuracy {metrics['test_accuracy']:.4f} (by spike count; membrane "
         f"{metrics['test_accuracy_membrane']:.4f}), train {metrics['train_seconds']:.1f} s; "
-        f"wrote {args.out}/metrics.json, model.safetensors, config.json"
+        f"wrote {config.out}/metrics.json, model.safetensors, config.json"
     )
     return 0
 
 
 def add_eval(subparsers: Subparsers) -> None:
+    from snnfunc.app.data import DATASETS
+
     p = subparsers.add_parser(
         "eval", help="evaluate a checkpoint", description="Reload a checkpoint and evaluate it."
     )
     p.add_argument(
         "--checkpoint", required=True, help="directory with model.safetensors + config.json"
     )
-    p.add_argument(
-        "--dataset", choices=("digits", "mnist"), default=None, help="default: as trained"
-    )
+    p.add_argument("--dataset", choices=tuple(DATASETS), default=None, help="default: as trained")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--batch-size", type=_positive_int, default=512)
     p.add_argument("--num-steps", type=_positive_int, default=None, help="default: as trained")
@@ -179,7 +242,7 @@ def add_eval(subparsers: Subparsers) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from snnfunc.train import evaluate_checkpoint
+    from snnfunc.app.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(
         args.checkpoint,
@@ -210,6 +273,8 @@ def _eps_list(text: str) -> list[float]:
 
 
 def add_attack(subparsers: Subparsers) -> None:
+    from snnfunc.app.data import DATASETS
+
     p = subparsers.add_parser(
         "attack",
         help="robust accuracy of a checkpoint under FGSM/PGD",
@@ -229,9 +294,7 @@ def add_attack(subparsers: Subparsers) -> None:
         default="direct",
         help="direct: the image is the input current (as trained); rate: snnfunc.rate spikes",
     )
-    p.add_argument(
-        "--dataset", choices=("digits", "mnist"), default=None, help="default: as trained"
-    )
+    p.add_argument("--dataset", choices=tuple(DATASETS), default=None, help="default: as trained")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--batch-size", type=_positive_int, default=512)
     p.add_argument("--num-steps", type=_positive_int, default=None, help="default: as trained")
@@ -247,7 +310,8 @@ def add_attack(subparsers: Subparsers) -> None:
 def _run_attack(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from snnfunc.attacks import attack_checkpoint, plot_robustness
+    from snnfunc.app.evaluate import attack_checkpoint
+    from snnfunc.app.plot import plot_robustness
 
     result = attack_checkpoint(
         args.checkpoint,

@@ -8,20 +8,23 @@ figures are built with the object API (no pyplot state), so they render headless
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
 from snnfunc._checks import check_tensor
 
-__all__ = ["raster", "traces", "spike_counts", "loss_curve"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["raster", "traces", "spike_counts", "loss_curve", "plot_robustness"]
 
 
 def _figure(**kwargs: Any) -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("snnfunc.plot needs matplotlib: pip install 'snnfunc[plot]'") from err
+        raise ImportError("snnfunc.app.plot needs matplotlib: pip install 'snnfunc[plot]'") from err
     return Figure(**kwargs)
 
 
@@ -143,4 +146,34 @@ def loss_curve(losses: Sequence[float], *, smooth: int = 20) -> Any:
     ax.set_xlabel("batch")
     ax.set_ylabel("loss")
     ax.legend()
+    return fig
+
+
+def plot_robustness(
+    eps: Sequence[float],
+    accuracy: Sequence[float] | dict[str, Sequence[float]],
+    *,
+    title: str = "Robust accuracy",
+) -> Figure:
+    """Robust accuracy against ``eps`` as a matplotlib ``Figure`` (needs ``matplotlib``).
+
+    ``accuracy`` is one curve, or ``{label: curve}`` for several (e.g. FGSM and PGD). The
+    figure is not attached to pyplot; save it with ``fig.savefig(path)``.
+    """
+    from matplotlib.figure import Figure
+
+    curves = accuracy if isinstance(accuracy, dict) else {"": accuracy}
+    fig = Figure(figsize=(4.5, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    for label, acc in curves.items():
+        if len(acc) != len(eps):
+            raise ValueError(f"accuracy has {len(acc)} values but eps has {len(eps)}")
+        ax.plot(list(eps), [100 * a for a in acc], marker="o", label=label or None)
+    ax.set_xlabel("epsilon (L-inf)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if any(curves):
+        ax.legend()
     return fig

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 import torch
@@ -21,6 +22,8 @@ from torch import Tensor
 from snnfunc._checks import check_choice, check_int_at_least
 
 __all__ = [
+    "DATASETS",
+    "DatasetInfo",
     "Dataset",
     "read_idx",
     "load_mnist",
@@ -197,7 +200,7 @@ def default_mnist_dir() -> Path | None:
 
     Looked up relative to the source checkout and to the current directory.
     """
-    repo_root = Path(__file__).resolve().parents[1]
+    repo_root = Path(__file__).resolve().parents[2]
     for base in (repo_root, Path.cwd()):
         candidate = (base / ".." / "shared" / "data" / "mnist").resolve()
         if candidate.is_dir():
@@ -205,11 +208,7 @@ def default_mnist_dir() -> Path | None:
     return None
 
 
-def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> Dataset:
-    """``"digits"`` or ``"mnist"`` by name (MNIST from ``data_dir``, else the default dir)."""
-    check_choice("dataset", name, ("digits", "mnist"))
-    if name == "digits":
-        return load_digits(split)
+def _load_mnist_default(split: str, data_dir: str | Path | None) -> Dataset:
     root = Path(data_dir) if data_dir is not None else default_mnist_dir()
     if root is None:
         raise FileNotFoundError(
@@ -217,6 +216,29 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> D
             "../shared/data/mnist was found"
         )
     return load_mnist(root, split)
+
+
+class DatasetInfo(NamedTuple):
+    """A dataset by name: what a model for it takes, and how to load a split."""
+
+    input_shape: tuple[int, ...]  # one image, (channels, height, width)
+    num_classes: int
+    load: Callable[[str, str | Path | None], Dataset]  # (split, data_dir) -> Dataset
+
+
+DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
+    {
+        "digits": DatasetInfo((1, 8, 8), 10, lambda split, data_dir: load_digits(split)),
+        "mnist": DatasetInfo((1, 28, 28), 10, _load_mnist_default),
+    }
+)
+"""The datasets :func:`load_dataset` (and ``snnfunc train --dataset``) know, by name."""
+
+
+def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> Dataset:
+    """A dataset of :data:`DATASETS` by name (MNIST from ``data_dir``, else the default dir)."""
+    check_choice("dataset", name, tuple(DATASETS))
+    return DATASETS[name].load(split, data_dir)
 
 
 def batches(

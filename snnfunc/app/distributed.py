@@ -70,7 +70,7 @@ def _env_int(name: str) -> int:
     if value is None:
         raise RuntimeError(
             f"environment variable {name} is not set: launch with torchrun "
-            "(e.g. torchrun --nproc_per_node=2 -m snnfunc.cli train --distributed ...), "
+            "(e.g. torchrun --nproc_per_node=2 -m snnfunc train --distributed ...), "
             "which sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT"
         )
     try:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc.models import Model, ModelConfig, _layer_shapes
+from snnfunc.app.models import Model, ModelConfig, network
 
 __all__ = ["save_checkpoint", "load_checkpoint", "WEIGHTS_FILE", "CONFIG_FILE", "OPTIMIZER_FILE"]
 
@@ -74,7 +74,7 @@ def save_checkpoint(
 
     Args:
         directory: created if missing; existing checkpoint files in it are replaced.
-        model: the :class:`~snnfunc.models.Model` to save.
+        model: the :class:`~snnfunc.app.models.Model` to save.
         train: JSON-ready training settings to keep beside the model.
         epoch: epochs completed.
         optimizer: its state goes to ``optimizer.safetensors`` (for resuming).
@@ -149,7 +149,7 @@ def load_checkpoint(
         directory: a directory written by :func:`save_checkpoint`.
         device: where to put the weights (default CPU).
     Returns:
-        ``(model, config)``: the :class:`~snnfunc.models.Model` (weights with
+        ``(model, config)``: the :class:`~snnfunc.app.models.Model` (weights with
         ``requires_grad=True``) and the whole ``config.json`` as a dict.
     Raises:
         FileNotFoundError: no such directory, or a file is missing.
@@ -165,7 +165,7 @@ def load_checkpoint(
     except (TypeError, ValueError) as err:
         raise ValueError(f"{root / CONFIG_FILE}: invalid model config: {err}") from err
     weights = _read_safetensors(root / WEIGHTS_FILE)
-    expected = _layer_shapes(model_config)
+    expected = network(model_config).param_shapes()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     wrong = [

@@ -1,0 +1,20 @@
+"""The application on top of the snnfunc core: ready-made networks, training, evaluation.
+
+============================  ===============================================================
+module                        what
+============================  ===============================================================
+:mod:`snnfunc.app.models`     ``ModelConfig`` (JSON) -> the network description of ``fcn`` /
+                              ``conv`` (:mod:`snnfunc.network`), ``Model``, ``build_model``
+:mod:`snnfunc.app.train`      ``TrainConfig`` (nests ``ModelConfig``), ``preset``, the ``fit``
+                              loop and ``run(config)``, which writes the run's files
+:mod:`snnfunc.app.evaluate`   ``evaluate``, ``evaluate_checkpoint``, ``attack_checkpoint``
+:mod:`snnfunc.app.checkpoint` the one checkpoint format: safetensors + JSON
+:mod:`snnfunc.app.data`       MNIST (IDX files) and scikit-learn's 8x8 digits as tensors
+:mod:`snnfunc.app.plot`       rasters, traces, loss and robustness curves (matplotlib)
+:mod:`snnfunc.app.distributed`  data-parallel training under ``torchrun``
+:mod:`snnfunc.app.cli`        the ``snnfunc`` command (``python -m snnfunc``)
+============================  ===============================================================
+
+The core (``import snnfunc``) never imports this package; this package imports its optional
+dependencies (scikit-learn, safetensors, tqdm, matplotlib) only where they are used.
+"""
