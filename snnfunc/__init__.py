@@ -10,6 +10,10 @@ the ``snnfunc`` command) is the subpackage :mod:`snnfunc.app`; ``import snnfunc`
 
 from snnfunc import network as network
 from snnfunc import surrogate as surrogate
+from snnfunc.compose import Layer as Layer
+from snnfunc.compose import neuron as neuron
+from snnfunc.compose import sequential as sequential
+from snnfunc.compose import stateless as stateless
 from snnfunc.neurons import AdLIFParams as AdLIFParams
 from snnfunc.neurons import AdLIFState as AdLIFState
 from snnfunc.neurons import ALIFParams as ALIFParams
@@ -45,11 +49,7 @@ from snnfunc.neurons import synaptic_step as synaptic_step
 from snnfunc.reset import Firing as Firing
 from snnfunc.reset import Reset as Reset
 from snnfunc.reset import apply_reset as apply_reset
-from snnfunc.scan import Layer as Layer
-from snnfunc.scan import neuron as neuron
 from snnfunc.scan import scan as scan
-from snnfunc.scan import sequential as sequential
-from snnfunc.scan import stateless as stateless
 from snnfunc.surrogate import Surrogate as Surrogate
 
 # isort: split

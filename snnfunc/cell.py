@@ -39,9 +39,10 @@ from functools import partial
 from types import MappingProxyType
 from typing import Any
 
+from snnfunc.compose import Layer, neuron
 from snnfunc.fused.scans import FUSED
 from snnfunc.neurons import MODELS, NeuronModel
-from snnfunc.scan import Layer, StepFn, neuron, scan
+from snnfunc.scan import StepFn, scan
 
 __all__ = ["Cell", "cell", "BUILTIN_CELLS"]
 

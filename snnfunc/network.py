@@ -42,10 +42,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnfunc._checks import check_int_at_least
+from snnfunc.compose import Layer, neuron, sequential
 from snnfunc.fused import FUSED
 from snnfunc.neurons import NeuronModel
 from snnfunc.reset import Firing
-from snnfunc.scan import Layer, StepFn, neuron, scan, sequential
+from snnfunc.scan import StepFn, scan
 
 __all__ = [
     "Spec",

@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnfunc.compose import Layer, neuron, sequential, stateless
 from snnfunc.interop.params import Discretization, _check_dt, decay_from_tau, tau_from_decay
 from snnfunc.network import MaxPool2d, Network
 from snnfunc.neurons import (
@@ -71,7 +72,7 @@ from snnfunc.neurons import (
     synaptic_step,
 )
 from snnfunc.reset import RESET_MODES
-from snnfunc.scan import Layer, StepFn, neuron, sequential, stateless
+from snnfunc.scan import StepFn
 from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
 
 __all__ = [

@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 
 from snnfunc._checks import check_choice, check_positive
+from snnfunc.compose import Layer, neuron, stateless
 from snnfunc.neurons import LIFParams, SynapticParams, lif_step, synaptic_step
-from snnfunc.scan import Layer, neuron, stateless
 from snnfunc.surrogate import sigmoid, superspike
 
 Discretization = Literal["euler", "exp"]

@@ -82,6 +82,7 @@ def public_catalogue() -> dict[str, Iterable[str]]:
         "attacks": listed("attacks"),
         "nn": listed("nn"),
         "scan": listed("scan"),
+        "compose": listed("compose"),
         "reset": reexported("snnfunc.reset"),
     }
 

@@ -25,11 +25,10 @@ NOT_FUZZED = {  # "area.name": why no fuzz entry calls it
     "nn.MODULES": "the registry of layer classes (tests/test_registry.py, tests/test_nn.py)",
     "nn.BuiltinNeuron": "the base of every nn.MODULES class (tests/test_nn.py)",
     "scan.unchecked": "scan's fast path (tests/test_registry.py)",
+    "scan.StepFn": "a type alias",
     "fused.kernel_available": "introspection, no arguments (tests/test_fused.py)",
     "fused.kernel_build_info": "introspection, no arguments (tests/test_fused.py)",
     "attacks.robust_accuracy": "runs a model over a data set (tests/test_attacks.py)",
-    "attacks.plot_robustness": "draws a figure (tests/test_attacks.py)",
-    "attacks.attack_checkpoint": "loads a checkpoint from disk (tests/test_attack_cli.py)",
 }
 
 

@@ -83,7 +83,7 @@ def _scan(data: st.DataObject) -> Call:
     return Call(call, valid, check)
 
 
-@FUZZ.entry("sequential", "scan.sequential", "scan.stateless")
+@FUZZ.entry("sequential", "compose.sequential", "compose.stateless")
 def _sequential(data: st.DataObject) -> Call:
     shape = data.draw(small_shapes, label="shape")
     dtype = data.draw(st.sampled_from(FLOATS), label="dtype")  # a stateless layer may cast
@@ -125,7 +125,7 @@ def _sequential(data: st.DataObject) -> Call:
     return Call(lambda: net(arg, x), valid, check)
 
 
-@FUZZ.entry("neuron", "scan.neuron", "scan.Layer")
+@FUZZ.entry("neuron", "compose.neuron", "compose.Layer")
 def _neuron(data: st.DataObject) -> Call:
     model = data.draw(st.sampled_from(MODELS), label="model")
     fault = data.draw(st.sampled_from([None, None, "option", "unknown"]), label="fault")
