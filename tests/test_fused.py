@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -63,13 +64,23 @@ SURROGATES = [
 RANGES = {"alpha": (0.3, 0.9), "beta": (0.5, 1.0), "threshold": (0.5, 1.5)}
 
 
-def _param(name: str, kind: str, shape: tuple[int, ...], g: torch.Generator, dtype: Any) -> Any:
+def _uniform(lo: float, hi: float, size: Any, g: torch.Generator, dtype: Any, grid: bool) -> Tensor:
+    """Uniform in [lo, hi]; with ``grid``, multiples of 1/8 there: exact in float32/64, so that
+    sums of them land exactly on a threshold (a spike test at ``u == 0``, where ``>`` and ``>=``
+    differ)."""
+    if grid:
+        return torch.randint(math.ceil(lo * 8), math.floor(hi * 8) + 1, size, generator=g) / 8
+    return lo + (hi - lo) * torch.rand(size, generator=g, dtype=dtype)
+
+
+def _param(
+    name: str, kind: str, shape: tuple[int, ...], g: torch.Generator, dtype: Any, grid: bool
+) -> Any:
     lo, hi = RANGES[name]
     if kind == "float":
-        return lo + (hi - lo) * torch.rand((), generator=g).item()
+        return _uniform(lo, hi, (), g, F64, grid).item()
     size = {"scalar": (), "neuron": shape[-1:], "full": shape}[kind]
-    t = lo + (hi - lo) * torch.rand(size, generator=g, dtype=dtype)
-    return t.requires_grad_(True)
+    return _uniform(lo, hi, size, g, dtype, grid).to(dtype).requires_grad_(True)
 
 
 def _case(
@@ -80,19 +91,20 @@ def _case(
     kinds: Any,
     seed: int,
     dtype: Any = F64,
+    grid: bool = False,
 ) -> tuple[Tensor, Any, Any]:
     g = torch.Generator().manual_seed(seed)
     x_shape = shape if static else (steps, *shape)
-    xs = (torch.rand(x_shape, generator=g, dtype=dtype) * 1.6 - 0.2).requires_grad_(True)
+    xs = _uniform(-0.2, 1.4, x_shape, g, dtype, grid).to(dtype).requires_grad_(True)
     state = model.state(
         *(
-            torch.rand(shape, generator=g, dtype=dtype).requires_grad_(True)
+            _uniform(0.0, 1.0, shape, g, dtype, grid).to(dtype).requires_grad_(True)
             for _ in model.state._fields
         )
     )
     params = model.params(
         *(
-            _param(n, k, shape, g, dtype)
+            _param(n, k, shape, g, dtype, grid)
             for n, k in zip(model.param_names, kinds[: len(model.param_names)], strict=True)
         )
     )
@@ -158,10 +170,50 @@ def test_fused_equals_scan(
     kinds: list[str],
     seed: int,
 ) -> None:
+    _check_fused_equals_scan(model, backend, opts, shape, steps, static, kinds, seed, grid=False)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(
+    opts=options,
+    shape=shapes,
+    steps=st.integers(1, 7),
+    static=st.booleans(),
+    kinds=st.lists(param_kind, min_size=3, max_size=3),
+    seed=st.integers(0, 2**16),
+)
+def test_fused_equals_scan_on_grid(
+    model: Model,
+    backend: str,
+    opts: dict[str, Any],
+    shape: tuple[int, ...],
+    steps: int,
+    static: bool,
+    kinds: list[str],
+    seed: int,
+) -> None:
+    """Inputs, states and params on multiples of 1/8: membranes hit the threshold exactly (where
+    random floats never do), so every spike test ``u > 0`` meets ``u == 0``."""
+    _check_fused_equals_scan(model, backend, opts, shape, steps, static, kinds, seed, grid=True)
+
+
+def _check_fused_equals_scan(
+    model: Model,
+    backend: str,
+    opts: dict[str, Any],
+    shape: tuple[int, ...],
+    steps: int,
+    static: bool,
+    kinds: list[str],
+    seed: int,
+    *,
+    grid: bool,
+) -> None:
     kinds = kinds[: len(model.param_names)]
     if backend == "kernel" and _cpu.surrogate_id(opts["spike_fn"]) is None:
         backend = "torch"  # custom surrogates run on the torch path
-    xs, state, params = _case(model, shape, steps, static, kinds, seed)
+    xs, state, params = _case(model, shape, steps, static, kinds, seed, grid=grid)
     n = steps if static else None
     ref = _run(model, None, xs, state, params, n, opts, seed)
     got = _run(model, backend, xs, state, params, n, opts, seed)

@@ -31,6 +31,14 @@ inline void load_param(S* dst, const S* src, double scalar, int64_t j0, int64_t 
   }
 }
 
+// The spike H(u) = 1[u > 0] with the NaN policy of snnfunc.surrogate.step: H(nan) = nan,
+// H(inf) = 1, H(-inf) = H(-0.0) = 0. (A plain `u > 0` maps NaN to 0: a broken membrane would
+// look like a silent neuron and its gradient terms would drop the NaN.)
+template <typename S>
+inline S step(S u) {
+  return u > S(0) ? S(1) : (u == u ? S(0) : u);
+}
+
 template <typename S, int RESET>
 inline S reset_of(S h, S z, S th) {
   // Exactly snnfunc.reset.apply_reset: h - z * thr, h * (1 - z), h.
@@ -56,17 +64,13 @@ inline void forward_step(int64_t n, const S* __restrict__ xt, S* __restrict__ zt
       cur = ii;
     }
     const S h = be[k] * v[k] + cur;
-    S z, vn, u;
-    // spikes H(u) = 1[u > 0], NaN where u is NaN (the NaN policy: as snnfunc.surrogate.step)
+    S z, vn;
     if constexpr (DELAY) {
-      const S ur = v[k] - th[k];
-      const S r = ur > S(0) ? S(1) : (ur == ur ? S(0) : ur);
+      const S r = step(v[k] - th[k]);
       vn = reset_of<S, RESET>(h, r, th[k]);
-      u = vn - th[k];
-      z = u > S(0) ? S(1) : (u == u ? S(0) : u);
+      z = step(vn - th[k]);
     } else {
-      u = h - th[k];
-      z = u > S(0) ? S(1) : (u == u ? S(0) : u);
+      z = step(h - th[k]);
       vn = reset_of<S, RESET>(h, z, th[k]);
     }
     v[k] = vn;
@@ -158,9 +162,9 @@ void derivative(S* __restrict__ u, int64_t len, int64_t kind, double hyper) {
 #pragma omp simd
       for (int64_t q = 0; q < len; ++q) u[q] = S(1);
       break;
-    default:  // HEAVI: the spike itself
+    default:  // HEAVI: the spike itself, NaN included
 #pragma omp simd
-      for (int64_t q = 0; q < len; ++q) u[q] = u[q] > S(0) ? S(1) : S(0);
+      for (int64_t q = 0; q < len; ++q) u[q] = step(u[q]);
   }
 }
 
@@ -182,6 +186,9 @@ struct Grads {
 };
 
 // One reverse time step of the BPTT recurrence (snnfunc/fused/_torch.py) over n neurons.
+// A zero stands in for an absent gradient (_torch.py) only where it is added; backward_all
+// arranges that no absent gradient is multiplied (0 * nan would be NaN where the reference has no
+// term at all). GR: the reset's spike carries a gradient (not detached, and R reads it).
 template <typename S, bool HAS_I, bool DELAY, int RESET, bool DETACH>
 inline void backward_step(int64_t n, const S* __restrict__ gz, const S* __restrict__ Ht,
                           const S* __restrict__ Vp, const S* __restrict__ Dt,
@@ -189,22 +196,23 @@ inline void backward_step(int64_t n, const S* __restrict__ gz, const S* __restri
                           const S* __restrict__ be, const S* __restrict__ th, S* __restrict__ gv,
                           S* __restrict__ gi, S* __restrict__ gr, S* __restrict__ ga,
                           S* __restrict__ gb, S* __restrict__ gt, S* __restrict__ gx) {
-  constexpr bool subtract = RESET == SUBTRACT, zero = RESET == ZERO, none = RESET == NONE;
+  constexpr bool subtract = RESET == SUBTRACT, zero = RESET == ZERO;
+  constexpr bool GR = !DETACH && RESET != NONE;
 #pragma omp simd
   for (int64_t k = 0; k < n; ++k) {
     const S h = Ht[k], d = Dt[k], thk = th[k];
     S gh, gtk;
     if constexpr (DELAY) {
-      const S s = gz[k] + (DETACH ? S(0) : gr[k]);
+      const S s = GR ? gz[k] + gr[k] : gz[k];
       const S gvv = gv[k] + s * d;
-      const S r = (Vp[k] - thk) > S(0) ? S(1) : S(0);
+      const S r = step(Vp[k] - thk);
       gtk = -s * d - (subtract ? r * gvv : S(0));
       gh = zero ? gvv * (S(1) - r) : gvv;
-      if constexpr (!DETACH) gr[k] = gvv * (subtract ? -thk : zero ? -h : S(0));
+      if constexpr (GR) gr[k] = gvv * (subtract ? -thk : -h);
     } else {
-      const S z = (h - thk) > S(0) ? S(1) : S(0);
+      const S z = step(h - thk);
       S gzz = gz[k];
-      if constexpr (!DETACH && !none) gzz = gz[k] + gv[k] * (subtract ? -thk : -h);
+      if constexpr (GR) gzz = gz[k] + gv[k] * (subtract ? -thk : -h);
       gh = (zero ? gv[k] * (S(1) - z) : gv[k]) + gzz * d;
       gtk = -gzz * d - (subtract ? z * gv[k] : S(0));
     }
@@ -244,6 +252,11 @@ template <typename S, bool HAS_I, bool DELAY, int RESET, bool DETACH>
 void backward_all(const Args& a, const Ptrs& p) {
   const int64_t T = a.T, M = a.M, nchunks = (M + a.chunk - 1) / a.chunk;
   const bool static_x = a.x_tstride == 0;
+  constexpr bool GR = !DETACH && RESET != NONE;
+  // Absent gradients (_torch.py): with neither the spikes' nor the final v's gradient, no
+  // membrane term reaches the loss (a synaptic loss on the final i: only i's chain runs); the
+  // surrogate derivative multiplies only gz and the reset's gr, so without both it is unused.
+  const bool membrane = a.has_gz || a.has_gv, need_d = a.has_gz || GR;
 #pragma omp parallel num_threads(a.nthreads)
   {
     const int64_t C = a.chunk;
@@ -267,10 +280,14 @@ void backward_all(const Args& a, const Ptrs& p) {
           a, (const S*)p.x, (const S*)p.v0, (const S*)p.i0, (const S*)p.pa, (const S*)p.pb,
           (const S*)p.pt, p.sa, p.sb, p.st, nullptr, nullptr, nullptr, j0, n, H, V, I, vs, is);
       load_param(th, (const S*)p.pt, p.st, j0, n);
-      if (DELAY)  // D[t] = S'(v_{t-1} - thr), t = 0..T
+      if (!need_d)
+        std::fill(D, D + (T + 1) * n, S(0));
+      else if (DELAY)  // D[t] = S'(v_{t-1} - thr), t = 0..T
         derivative_rows(V, th, D, T + 1, n, a.surrogate, p.hyper);
       else  // D[t + 1] = S'(h_t - thr)
         derivative_rows(H, th, D + n, T, n, a.surrogate, p.hyper);
+      // D[T] = S'(v_{T-1} - thr) (delayed) multiplies gz_{T-1} + gr_T, and r_T does not exist
+      if (DELAY && !a.has_gz) std::fill(D + T * n, D + (T + 1) * n, S(0));
       load_param(al, (const S*)p.pa, p.sa, j0, n);
       load_param(be, (const S*)p.pb, p.sb, j0, n);
       for (int64_t k = 0; k < n; ++k) {
@@ -281,16 +298,32 @@ void backward_all(const Args& a, const Ptrs& p) {
       for (int64_t t = T - 1; t >= 0; --t) {
         const S* gz = a.has_gz ? (const S*)p.gz + t * M + j0 : zeros;
         S* out = static_x ? row : (S*)p.gx + t * M + j0;
-        const S* Vp = keep_v ? V + t * n : zeros;
         const S* Ip = keep_i ? I + t * n : zeros;
-        backward_step<S, HAS_I, DELAY, RESET, DETACH>(n, gz, H + t * n, Vp, D + (t + 1) * n, Ip,
-                                                      al, be, th,
-                                                      g.gv, g.gi, g.gr, g.ga, g.gb, g.gt, out);
+        if (!membrane) {  // gx_t = gi, then gi = alpha * gi
+          for (int64_t k = 0; k < n; ++k) {
+            const S gik = HAS_I ? g.gi[k] : S(0);
+            g.ga[k] += gik * Ip[k];
+            g.gi[k] = gik * al[k];
+            out[k] = gik;
+          }
+        } else {
+          const S* Vp = keep_v ? V + t * n : zeros;
+          const S* tht = th;
+          if (!DELAY && !a.has_gv && t == T - 1) {
+            // The final v is absent: drop gv * (1 - z), gv * z and gv * (-h) by reading this
+            // step's h and thr as 0 (then z = 0, gh = gz * d, gthr = -gz * d; d is computed).
+            std::fill(H + t * n, H + (t + 1) * n, S(0));
+            tht = zeros;
+          }
+          backward_step<S, HAS_I, DELAY, RESET, DETACH>(n, gz, H + t * n, Vp, D + (t + 1) * n,
+                                                        Ip, al, be, tht, g.gv, g.gi, g.gr, g.ga,
+                                                        g.gb, g.gt, out);
+        }
         if (static_x)
 #pragma omp simd
           for (int64_t k = 0; k < n; ++k) gxs[k] += row[k];
       }
-      if (DELAY && !DETACH) {
+      if (DELAY && GR && membrane) {
         for (int64_t k = 0; k < n; ++k) {
           g.gv[k] += g.gr[k] * D[k];
           g.gt[k] -= g.gr[k] * D[k];

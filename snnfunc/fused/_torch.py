@@ -24,6 +24,12 @@ with ``S' = spike_fn.derivative``, ``gv``/``gi`` the gradients carried back thro
            otherwise: gx_t = gh
     after t = 0 with reset_delay=True:  gv += gr * S'(v_{-1} - thr),  gthr += -gr * S'(v_{-1} - thr)
 
+A gradient no path of the reference's graph carries is *absent* (``None``), not zero: the spikes'
+(``gz``) when the loss does not use them, the final state's (``gv``, ``gi``) when it does not use
+it, ``gr`` when the reset is detached or is ``"none"`` (``R`` does not read its spike). A term with
+an absent factor is dropped, as autograd never runs the node: ``0 * S'(nan)`` or ``0 * (1 - nan)``
+would be NaN where the reference has no term at all (README, "NaN policy").
+
 Only out-of-place torch ops are used, so this path also runs under ``vmap`` and ``torch.compile``.
 """
 
@@ -101,6 +107,13 @@ def _reduce(g: Tensor | None, like: Param) -> Tensor | None:
     return g.sum_to_size(like.shape) if like.dim() > 0 else g.sum()
 
 
+def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    """``a + b`` where an absent (``None``) gradient is no term at all."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
 def backward(
     x: Tensor,
     v0: Tensor,
@@ -117,63 +130,79 @@ def backward(
     """Gradients ``(x, v0, i0, alpha, beta, thr)`` (``None`` where not needed)."""
     _, _, _, hs, vs, is_ = _recurrence(x, v0, i0, alpha, beta, thr, cfg, record=True)
     d_fn = cfg.spike_fn.derivative
-    reset, delay, detach = cfg.reset, cfg.reset_delay, cfg.detach_reset
+    reset, delay = cfg.reset, cfg.reset_delay
+    # the reset's spike (z, or r when delayed) carries a gradient: not detached and read by R
+    through_reset = not cfg.detach_reset and reset != "none"
     need_alpha, need_beta, need_thr = needs[3], needs[4], needs[5]
-    zero = torch.zeros_like(v0)
-    gv = g_v if g_v is not None else zero
-    gi = (g_i if g_i is not None else zero) if i0 is not None else None
-    gr: Tensor | float = 0.0
+    gv = g_v  # None: absent (module docstring), until a term arrives
+    gi = g_i if i0 is not None else None
+    gr: Tensor | None = None
     g_alpha: Tensor | float = 0.0
     g_beta: Tensor | float = 0.0
     g_thr: Tensor | float = 0.0
-    gxs: list[Tensor] = []
+    gxs: list[Tensor | None] = []
     for t in range(cfg.num_steps - 1, -1, -1):
         h = hs[t]
         v_prev = vs[t - 1] if t > 0 else v0
-        gz = g_spikes[t] if g_spikes is not None else 0.0
+        gz = g_spikes[t] if g_spikes is not None else None
+        gh: Tensor | None = None
         if delay:
-            d = d_fn(vs[t] - thr)
-            a = gz + gr
-            gv = gv + a * d
-            r = step(v_prev - thr)
-            if need_thr:
-                g_thr = g_thr - a * d - (r * gv if reset == "subtract" else 0.0)
-            gh = gv * (1 - r) if reset == "zero" else gv
-            if not detach:
-                gr = gv * (-thr if reset == "subtract" else -h if reset == "zero" else 0.0)
+            a = _add(gz, gr)  # z_t and r_{t+1} are both S(v_t - thr)
+            if a is not None:
+                ad = a * d_fn(vs[t] - thr)
+                gv = _add(gv, ad)
+                if need_thr:
+                    g_thr = g_thr - ad
+            gr = None
+            if gv is not None:
+                r = step(v_prev - thr)
+                if need_thr and reset == "subtract":
+                    g_thr = g_thr - r * gv
+                gh = gv * (1 - r) if reset == "zero" else gv
+                if through_reset:
+                    gr = gv * (-thr if reset == "subtract" else -h)
         else:
-            d = d_fn(h - thr)
             z = step(h - thr)
             gz_total = gz
-            if not detach and reset != "none":
-                gz_total = gz + gv * (-thr if reset == "subtract" else -h)
-            gh = (gv * (1 - z) if reset == "zero" else gv) + gz_total * d
-            if need_thr:
-                g_thr = g_thr - gz_total * d - (z * gv if reset == "subtract" else 0.0)
-        if need_beta:
+            if through_reset and gv is not None:
+                gz_total = _add(gz, gv * (-thr if reset == "subtract" else -h))
+            if gv is not None:
+                gh = gv * (1 - z) if reset == "zero" else gv
+            if gz_total is not None:
+                gzd = gz_total * d_fn(h - thr)
+                gh = _add(gh, gzd)
+                if need_thr:
+                    g_thr = g_thr - gzd
+            if need_thr and reset == "subtract" and gv is not None:
+                g_thr = g_thr - z * gv
+        if gh is not None and need_beta:
             g_beta = g_beta + gh * v_prev
-        gv = gh * beta if beta is not None else gh
-        if gi is not None:
-            gi = gi + gh
+        gv = None if gh is None else gh * beta if beta is not None else gh
+        if i0 is not None:
+            assert alpha is not None
+            gi = _add(gi, gh)
             gxs.append(gi)
-            if need_alpha:
-                g_alpha = g_alpha + gi * (is_[t - 1] if t > 0 else i0)
-            gi = gi * alpha
+            if gi is not None:
+                if need_alpha:
+                    g_alpha = g_alpha + gi * (is_[t - 1] if t > 0 else i0)
+                gi = gi * alpha
         else:
             gxs.append(gh)
-    if delay and not detach:
+    if gr is not None:  # r_0 = S(v_{-1} - thr)
         d0 = d_fn(v0 - thr)
-        gv = gv + gr * d0
+        gv = _add(gv, gr * d0)
         if need_thr:
             g_thr = g_thr - gr * d0
+    zero = torch.zeros_like(v0)
     g_x: Tensor | None = None
     if needs[0]:
-        g_x = torch.stack(gxs[::-1]) if not cfg.static else torch.stack(gxs).sum(0)
+        rows = [zero if g is None else g for g in gxs[::-1]]
+        g_x = torch.stack(rows) if not cfg.static else torch.stack(rows).sum(0)
     return (
         g_x,
-        gv if needs[1] else None,
-        gi if needs[2] else None,
-        _reduce(g_alpha if isinstance(g_alpha, Tensor) else None, alpha) if need_alpha else None,
-        _reduce(g_beta if isinstance(g_beta, Tensor) else None, beta) if need_beta else None,
-        _reduce(g_thr if isinstance(g_thr, Tensor) else None, thr) if need_thr else None,
+        (zero if gv is None else gv) if needs[1] else None,
+        (zero if gi is None else gi) if needs[2] else None,
+        _reduce(g_alpha if isinstance(g_alpha, Tensor) else zero, alpha) if need_alpha else None,
+        _reduce(g_beta if isinstance(g_beta, Tensor) else zero, beta) if need_beta else None,
+        _reduce(g_thr if isinstance(g_thr, Tensor) else zero, thr) if need_thr else None,
     )
