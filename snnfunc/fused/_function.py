@@ -28,6 +28,7 @@ class Config:
     reset_delay: bool
     detach_reset: bool
     backend: Literal["kernel", "torch"]
+    model: Any  # the snnfunc.neurons.NeuronModel: its core is the torch path's forward
 
 
 def _opaque(t: Any) -> bool:

@@ -7,8 +7,9 @@ Both model families are one recurrence (``i`` only for the synaptic model, ``bet
     reset_delay=False:  z_t = H(h_t - thr),      v_t = R(h_t, z_t)
     reset_delay=True:   r_t = H(v_{t-1} - thr),  v_t = R(h_t, r_t),  z_t = H(v_t - thr)
 
-``R`` is the reset rule of :mod:`snnfunc.reset`. Every operation is the one the step functions use,
-in the same order, so spikes and states equal ``scan(step)`` bit for bit. The backward recomputes
+``R`` is the reset rule of :mod:`snnfunc.reset`. The forward *is* the model's unchecked core
+(``NeuronModel.bind``), run with the plain step as spike function, so spikes and states equal
+``scan(step)`` bit for bit. The backward recomputes
 the forward (nothing but the inputs is saved) and runs the hand-derived BPTT recurrence below,
 with ``S' = spike_fn.derivative``, ``gv``/``gi`` the gradients carried back through ``v``/``i``::
 
@@ -35,17 +36,33 @@ Only out-of-place torch ops are used, so this path also runs under ``vmap`` and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from snnfunc.reset import reset_rule
+from snnfunc.reset import Firing
 from snnfunc.surrogate import step
 
 Param = Tensor | float | None
 
 __all__ = ["forward", "backward"]
+
+
+@dataclass(frozen=True)
+class _Recording(Firing):
+    """:class:`~snnfunc.reset.Firing` that also keeps every pre-reset membrane ``h`` it is
+    given: the model's own core runs the forward, and the backward reads the ``h_t``."""
+
+    hs: list[Tensor] | None = field(default=None, compare=False, hash=False)
+
+    def __call__(
+        self, h: Tensor, v_prev: Tensor, threshold: Tensor | float
+    ) -> tuple[Tensor, Tensor]:
+        if self.hs is not None:
+            self.hs.append(h)
+        return super().__call__(h, v_prev, threshold)
 
 
 def _recurrence(
@@ -59,32 +76,26 @@ def _recurrence(
     *,
     record: bool,
 ) -> tuple[Tensor, Tensor, Tensor | None, list[Tensor], list[Tensor], list[Tensor]]:
-    """Run the forward; with ``record`` also return every ``h_t``, ``v_t`` and ``i_t``."""
+    """Run the forward through the model's unchecked core (``cfg.model``, its math written
+    once); with ``record`` also return every ``h_t``, ``v_t`` and ``i_t``."""
+    model = cfg.model
+    values: dict[str, Any] = {"alpha": alpha, "beta": beta, "threshold": thr, "v": v0, "i": i0}
+    params = model.params_type(*(values[name] for name in model.params))
+    state = model.state_type(*(values[name] for name in model.state))
+    hs: list[Tensor] = []
+    # the plain step: forward values equal the surrogate's, without an autograd Function per step
+    firing = _Recording(step, cfg.reset, cfg.reset_delay, cfg.detach_reset, hs if record else None)
+    step_fn = model.bind(params, firing)
     xs = [x] * cfg.num_steps if cfg.static else list(x.unbind(0))
-    v, i = v0, i0
-    spikes, hs, vs, is_ = [], [], [], []
+    spikes, vs, is_ = [], [], []
     for x_t in xs:
-        if i is not None:
-            assert alpha is not None
-            i = alpha * i + x_t
-            cur = i
-        else:
-            cur = x_t
-        h = beta * v + cur if beta is not None else v + cur
-        if cfg.reset_delay:
-            r = step(v - thr)
-            v = reset_rule(h, r, thr, cfg.reset)
-            z = step(v - thr)
-        else:
-            z = step(h - thr)
-            v = reset_rule(h, z, thr, cfg.reset)
+        z, state = step_fn(state, x_t)
         spikes.append(z)
         if record:
-            hs.append(h)
-            vs.append(v)
-            if i is not None:
-                is_.append(i)
-    return torch.stack(spikes), v, i, hs, vs, is_
+            vs.append(state.v)
+            if i0 is not None:
+                is_.append(state.i)
+    return torch.stack(spikes), state.v, getattr(state, "i", None), hs, vs, is_
 
 
 def forward(

@@ -90,6 +90,7 @@ def _run(
         firing.reset_delay,
         firing.detach_reset,
         chosen,  # type: ignore[arg-type]
+        model,
     )
     out = fused_scan(xs, v0, i0, alpha, beta, thr, cfg)
     if i0 is not None:
