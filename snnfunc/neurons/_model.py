@@ -74,7 +74,8 @@ class Field:
     """One params or state field: its documented range and, for params, its default.
 
     Attributes:
-        low, high: the range property tests draw from (:mod:`snnfunc.testing.strategies`).
+        low, high: the range property tests draw from (:mod:`snnfunc.testing.strategies`),
+            before the model's ``constrain`` (which may read a draw as a fraction).
         default: the value a layer gets when none is given (params only; ``None``: required).
         kind: ``"neuron"`` (broadcastable to ``[..., N]``), ``"matrix"`` (``[N, N]``, e.g.
             recurrent weights) or ``"spikes"`` (a state field in {0, 1}).
@@ -107,6 +108,10 @@ class NeuronModel(Generic[S, P]):
             compared with the threshold by the delayed reset.
     Derived (not arguments): ``init``, ``step`` (checked), see :meth:`bind` for the unchecked
     step.
+
+    Params fields may be floats or tensors, used as given by every path (no normalisation to
+    tensors: a float is a Python scalar to torch, which keeps low-precision arithmetic exactly
+    as the reference step computes it; a 0-d tensor of ``x``'s dtype would round it first).
     """
 
     name: str

@@ -75,7 +75,7 @@ ALPHA: NeuronModel[AlphaState, AlphaParams] = NeuronModel(
     AlphaParams,
     alpha_core,
     params={
-        "alpha": Field(0.05, 1.0, 0.9),
+        "alpha": Field(0.05, 1.0, 0.9),  # drawn as a fraction from beta to 1 (_alpha_above_beta)
         "beta": Field(0.0, 0.9, 0.5),
         "threshold": Field(0.25, 2.0, 1.0),
     },

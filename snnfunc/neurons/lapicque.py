@@ -71,7 +71,7 @@ LAPICQUE: NeuronModel[LapicqueState, LapicqueParams] = NeuronModel(
     params={
         "resistance": Field(0.5, 5.0, 5.0),
         "capacitance": Field(0.5, 5.0, 1.0),
-        "time_step": Field(0.05, 0.95, 1.0),
+        "time_step": Field(0.05, 0.95, 1.0),  # drawn as a fraction of RC (_stable)
         "threshold": Field(0.25, 2.0, 1.0),
     },
     state={"v": Field(-1.0, 1.5)},
