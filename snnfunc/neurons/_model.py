@@ -109,9 +109,9 @@ class NeuronModel(Generic[S, P]):
     Derived (not arguments): ``init``, ``step`` (checked), see :meth:`bind` for the unchecked
     step.
 
-    Params fields may be floats or tensors, used as given by every path (no normalisation to
-    tensors: a float is a Python scalar to torch, which keeps low-precision arithmetic exactly
-    as the reference step computes it; a 0-d tensor of ``x``'s dtype would round it first).
+    Params fields may be floats or tensors (learnable), used as given by every path: a float is
+    a Python scalar to torch, so float16/bfloat16 arithmetic uses its full value, exactly as the
+    reference step does (a 0-d tensor of ``x``'s dtype would round it first).
     """
 
     name: str
