@@ -156,3 +156,25 @@ def test_firing_validates_once_and_names_the_argument() -> None:
     with pytest.raises(TypeError, match="unknown firing options"):
         Firing.of(resett="zero")
     assert Firing.of(reset="zero") == Firing(reset="zero")
+
+
+# --- NIR: every model whose registration names a node exports to it and back -----------------
+@pytest.mark.parametrize("name", [n for n, m in MODELS.items() if m.nir is not None])
+def test_every_model_with_a_nir_node_round_trips(name: str) -> None:
+    nir = pytest.importorskip("nir")  # the `nir` extra; CI installs it
+    from snnfunc.interop.nir import from_nir, to_nir
+
+    model = MODELS[name]
+    weight = torch.linspace(-0.5, 1.5, 12, dtype=F64).reshape(4, 3)
+    layers = [
+        partial(torch.nn.functional.linear, weight=weight),
+        sf.neuron(model.step, model.default_params(threshold=0.5), reset="zero"),
+    ]
+    graph = to_nir(layers, (3,), dt=1e-3)
+    assert type(graph.nodes["1"]) is getattr(nir, model.nir)
+    xs = torch.rand(12, 2, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
+    want, _ = sf.scan(sf.sequential(*layers), (model.init((2, 4), dtype=F64),), xs)
+    net = from_nir(graph, dt=1e-3, dtype=F64)
+    got, _ = sf.scan(net.step, net.init(2, dtype=F64), xs)
+    assert 0 < want.sum() < want.numel()
+    assert torch.equal(got, want)

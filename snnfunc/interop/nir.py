@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,19 +58,11 @@ from torch import Tensor
 from snnfunc.compose import Layer, neuron, sequential, stateless
 from snnfunc.interop.params import Discretization, _check_dt, decay_from_tau, tau_from_decay
 from snnfunc.network import MaxPool2d, Network
-from snnfunc.neurons import (
-    MODELS,
-    IFParams,
-    LIFParams,
-    LIFState,
-    SynapticParams,
-    SynapticState,
-    if_step,
-    lif_init,
-    lif_step,
-    synaptic_init,
-    synaptic_step,
-)
+from snnfunc.neurons import MODELS, IFParams, LIFParams, SynapticParams
+from snnfunc.neurons.readout import CubaLIParams as CubaLIParams
+from snnfunc.neurons.readout import LIParams as LIParams
+from snnfunc.neurons.readout import cuba_li_step as cuba_li_step
+from snnfunc.neurons.readout import li_step as li_step
 from snnfunc.reset import RESET_MODES
 from snnfunc.scan import StepFn
 from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
@@ -88,51 +80,18 @@ __all__ = [
 ]
 
 
-class LIParams(NamedTuple):
-    """Leaky integrator (NIR ``LI``) parameters, broadcastable to ``[..., N]``."""
-
-    beta: Tensor | float  # membrane decay per step
-
-
-class CubaLIParams(NamedTuple):
-    """Current-based leaky integrator (NIR ``CubaLI``) parameters."""
-
-    alpha: Tensor | float  # synaptic current decay per step
-    beta: Tensor | float  # membrane decay per step
-
-
-def li_step(state: LIFState, x: Tensor, params: LIParams) -> tuple[Tensor, LIFState]:
-    r"""Leaky integrator, no spikes: :math:`v' = \beta v + x`; outputs the membrane ``[..., N]``.
-
-    A readout layer (NIR's ``LI``); the state is a :class:`snnfunc.LIFState` (``lif_init``).
-    """
-    v = params.beta * state.v + x
-    return v, LIFState(v)
-
-
-def cuba_li_step(
-    state: SynapticState, x: Tensor, params: CubaLIParams
-) -> tuple[Tensor, SynapticState]:
-    r"""Current-based leaky integrator: :math:`i' = \alpha i + x,\ v' = \beta v + i'`; out: ``v'``.
-
-    NIR's ``CubaLI`` readout; the state is a :class:`snnfunc.SynapticState` (``synaptic_init``).
-    """
-    i = params.alpha * state.i + x
-    v = params.beta * state.v + i
-    return v, SynapticState(i, v)
-
-
+# Which steps export to which node (the registry says which models have a NIR node), and how to
+# initialise their states; "li"/"cuba_li" are the readouts of snnfunc.neurons.readout.
+_NIR_MODELS = {name: model for name, model in MODELS.items() if model.nir is not None}
 _NEURON_STEPS: dict[Any, str] = {
-    lif_step: "lif",
-    synaptic_step: "synaptic",
-    if_step: "if",
+    **{model.step: name for name, model in _NIR_MODELS.items()},
     li_step: "li",
     cuba_li_step: "cuba_li",
 }
 _INITS: dict[str, Callable[..., Any]] = {
-    **{kind: MODELS[kind].init for kind in ("lif", "synaptic", "if")},
-    "li": lif_init,
-    "cuba_li": synaptic_init,
+    **{name: model.init for name, model in _NIR_MODELS.items()},
+    "li": MODELS["lif"].init,
+    "cuba_li": MODELS["synaptic"].init,
 }
 
 
@@ -205,7 +164,7 @@ def _neuron_node(
     reset = keywords.get("reset", "subtract")
     reset_delay = keywords.get("reset_delay", False)
     metadata: dict[str, Any] = {}
-    spiking = kind in ("lif", "synaptic", "if")
+    spiking = kind in _NIR_MODELS
     if spiking and (reset != "zero" or reset_delay):
         if not lossy_reset:
             raise ValueError(

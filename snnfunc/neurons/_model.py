@@ -106,6 +106,8 @@ class NeuronModel(Generic[S, P]):
             valid range depends on another (Lapicque's ``dt < RC``, Alpha's ``alpha > beta``).
         membrane: ``state -> [..., N]`` membrane (default ``state.v``): recorded by models and
             compared with the threshold by the delayed reset.
+        nir: the NIR node type the model exports to and imports from (``"LIF"``, ``"CubaLIF"``,
+            ``"IF"``; :mod:`snnfunc.interop.nir` holds the conversions), ``None`` if none.
     Derived (not arguments): ``init``, ``step`` (checked), see :meth:`bind` for the unchecked
     step.
 
@@ -122,6 +124,7 @@ class NeuronModel(Generic[S, P]):
     state: Mapping[str, Field]
     constrain: Callable[[P], P] | None = None
     membrane: Callable[[S], Tensor] = _v
+    nir: str | None = None
     init: Init[S] = field(init=False, repr=False)
     step: Step[S, P] = field(init=False, repr=False)
 

@@ -47,6 +47,7 @@ IF: NeuronModel[IFState, IFParams] = NeuronModel(
     if_core,
     params={"threshold": Field(0.25, 2.0, 1.0)},
     state={"v": Field(-1.0, 1.5)},
+    nir="IF",
 )
 if_init = IF.init
 if_step = IF.step

@@ -57,6 +57,7 @@ LIF: NeuronModel[LIFState, LIFParams] = NeuronModel(
     lif_core,
     params={"beta": Field(0.0, 1.0, 0.8), "threshold": Field(0.25, 2.0, 1.0)},
     state={"v": Field(-1.0, 1.5)},
+    nir="LIF",
 )
 lif_init = LIF.init
 lif_step = LIF.step

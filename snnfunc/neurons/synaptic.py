@@ -66,6 +66,7 @@ SYNAPTIC: NeuronModel[SynapticState, SynapticParams] = NeuronModel(
         "threshold": Field(0.25, 2.0, 1.0),
     },
     state={"i": Field(-1.0, 1.5), "v": Field(-1.0, 1.5)},
+    nir="CubaLIF",
 )
 synaptic_init = SYNAPTIC.init
 synaptic_step = SYNAPTIC.step
