@@ -35,6 +35,8 @@ def _stack(ys: Sequence[Any]) -> Any:
     """Stack a list of equal pytrees leafwise along a new dim 0."""
     if not ys:
         raise ValueError("scan needs at least one step (T >= 1)")
+    if all(isinstance(y, Tensor) for y in ys):  # the common case, without pytree work per step
+        return torch.stack(list(ys))
     leaves0, spec = tree_flatten(ys[0])
     columns: list[list[Any]] = [[] for _ in leaves0]
     for y in ys:
@@ -53,6 +55,8 @@ def _time_slices(xs: Any, num_steps: int | None) -> tuple[list[Any], int]:
     if num_steps is not None:
         check_int_at_least("num_steps", num_steps, 1)
         return [xs] * num_steps, num_steps
+    if isinstance(xs, Tensor) and xs.dim() > 0 and xs.shape[0] >= 1:  # the common case
+        return list(xs.unbind(0)), xs.shape[0]
     leaves, spec = tree_flatten(xs)
     tensors = [leaf for leaf in leaves if isinstance(leaf, Tensor)]
     if not tensors:
