@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import hypothesis.strategies as st
 import pytest
 import torch
+from _fused_models import FUSED_MODELS, Model
 from hypothesis import given
 from torch import Tensor
 from torch.func import grad, jacrev, vmap
@@ -24,31 +24,8 @@ BACKENDS = ["kernel", "torch"] if KERNEL else ["torch"]
 needs_kernel = pytest.mark.skipif(not KERNEL, reason="no C++ compiler: the kernel is not built")
 
 
-@dataclass(frozen=True)
-class Model:
-    name: str
-    fused: Any
-    step: Any
-    state: type
-    params: type
-    param_names: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-MODELS = [
-    Model("lif", sf.lif_scan, sf.lif_step, sf.LIFState, sf.LIFParams, ("beta", "threshold")),
-    Model(
-        "synaptic",
-        sf.synaptic_scan,
-        sf.synaptic_step,
-        sf.SynapticState,
-        sf.SynapticParams,
-        ("alpha", "beta", "threshold"),
-    ),
-    Model("if", sf.if_scan, sf.if_step, sf.IFState, sf.IFParams, ("threshold",)),
-]
+MODELS = FUSED_MODELS
+BY_NAME = {model.name: model for model in MODELS}
 SURROGATES = [
     surrogate.atan(),
     surrogate.atan(3.5),
@@ -279,7 +256,7 @@ def test_plain_callable_falls_back_to_scan(model: Model) -> None:
 
 
 def test_learnable_surrogate_hyper_falls_back_and_gets_its_gradient() -> None:
-    xs, state, params = _case(MODELS[0], (2, 3), 6, False, ["scalar"] * 2, 2)
+    xs, state, params = _case(BY_NAME["lif"], (2, 3), 6, False, ["scalar"] * 2, 2)
     alpha = torch.tensor(2.0, dtype=F64, requires_grad=True)
     spikes, _ = sf.lif_scan(state, xs, params, spike_fn=surrogate.atan(alpha))
     (g,) = torch.autograd.grad(spikes.sum(), alpha)
@@ -292,7 +269,7 @@ def test_learnable_surrogate_hyper_falls_back_and_gets_its_gradient() -> None:
 
 @pytest.mark.parametrize("backend", ["auto", "torch"])
 def test_vmap_and_per_example_gradients(backend: str) -> None:
-    xs, _, _ = _case(MODELS[1], (4, 3), 6, False, ["float"] * 3, 5)
+    xs, _, _ = _case(BY_NAME["synaptic"], (4, 3), 6, False, ["float"] * 3, 5)
     xs = xs.detach()
     params = sf.SynapticParams(0.6, torch.tensor([0.9, 0.8, 0.7], dtype=F64), 1.0)
 
@@ -322,7 +299,7 @@ def test_vmap_and_per_example_gradients(backend: str) -> None:
 
 def test_jacrev_through_kernel_forward() -> None:
     """jacrev vmaps the backward: the kernel's forward, then the torch backward under vmap."""
-    xs, state, params = _case(MODELS[0], (2,), 4, False, ["float"] * 2, 9)
+    xs, state, params = _case(BY_NAME["lif"], (2,), 4, False, ["float"] * 2, 9)
     xs = xs.detach()
 
     def final_v(x: Tensor) -> Tensor:
@@ -368,9 +345,9 @@ def test_non_contiguous_input_and_no_grad() -> None:
 
 def test_kernel_unavailable_falls_back_to_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_cpu, "_state", {"lib": None, "error": "disabled for the test"})
-    xs, state, params = _case(MODELS[0], (2, 3), 5, False, ["float"] * 2, 4)
-    got = _run(MODELS[0], "auto", xs, state, params, None, {}, 0)
-    ref = _run(MODELS[0], None, xs, state, params, None, {}, 0)
+    xs, state, params = _case(BY_NAME["lif"], (2, 3), 5, False, ["float"] * 2, 4)
+    got = _run(BY_NAME["lif"], "auto", xs, state, params, None, {}, 0)
+    ref = _run(BY_NAME["lif"], None, xs, state, params, None, {}, 0)
     assert torch.equal(got[0], ref[0])
     with pytest.raises(ValueError, match="kernel is unavailable .disabled for the test"):
         sf.lif_scan(state, xs, params, backend="kernel")
@@ -394,7 +371,7 @@ def test_failed_build_is_reported_not_raised(
 @pytest.mark.slow
 def test_compiled_forward_then_backward_matches_scan() -> None:
     """torch.compile traces the pure-torch path (the kernel is opaque to Dynamo)."""
-    xs, state, params = _case(MODELS[0], (3, 5), 4, False, ["float"] * 2, 11)
+    xs, state, params = _case(BY_NAME["lif"], (3, 5), 4, False, ["float"] * 2, 11)
     state = sf.LIFState(state.v.detach())
     weights = torch.arange(5.0, dtype=F64)
 

@@ -13,13 +13,13 @@ Models are elementwise, so one run holds many cases side by side: neuron ``k`` o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import hypothesis.strategies as st
 import pytest
 import torch
+from _fused_models import FUSED_MODELS, Model
 from hypothesis import given, settings
 from torch import Tensor
 
@@ -32,31 +32,7 @@ NAN, INF = math.nan, math.inf
 BACKENDS = ["kernel", "torch"] if kernel_available() else ["torch"]
 
 
-@dataclass(frozen=True)
-class Model:
-    name: str
-    fused: Any
-    step: Any
-    state: type
-    params: type
-    param_names: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-MODELS = [
-    Model("lif", sf.lif_scan, sf.lif_step, sf.LIFState, sf.LIFParams, ("beta", "threshold")),
-    Model(
-        "synaptic",
-        sf.synaptic_scan,
-        sf.synaptic_step,
-        sf.SynapticState,
-        sf.SynapticParams,
-        ("alpha", "beta", "threshold"),
-    ),
-    Model("if", sf.if_scan, sf.if_step, sf.IFState, sf.IFParams, ("threshold",)),
-]
+MODELS = FUSED_MODELS
 # every surrogate the kernel implements (snnfunc.fused._cpu), and one it does not (torch path)
 SURROGATES = [
     surrogate.atan(),
