@@ -104,8 +104,8 @@ class NeuronModel(Generic[S, P]):
         state: a :class:`Field` per state field, in order (ranges for property tests).
         constrain: maps params drawn inside the ranges to a valid point, for parameters whose
             valid range depends on another (Lapicque's ``dt < RC``, Alpha's ``alpha > beta``).
-        membrane: ``state -> [..., N]`` membrane (default ``state.v``): recorded by models and
-            compared with the threshold by the delayed reset.
+        membrane: ``state -> [..., N]`` membrane (default ``state.v``), e.g. the output layer's
+            membrane a network records for its loss.
         nir: the NIR node type the model exports to and imports from (``"LIF"``, ``"CubaLIF"``,
             ``"IF"``; :mod:`snnfunc.interop.nir` holds the conversions), ``None`` if none.
     Derived (not arguments): ``init``, ``step`` (checked), see :meth:`bind` for the unchecked
