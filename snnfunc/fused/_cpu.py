@@ -28,12 +28,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from snnfunc import surrogate
+
+if TYPE_CHECKING:  # (a runtime import would be circular: _function imports this module)
+    from snnfunc.fused._function import Grads, Inputs
 
 __all__ = ["load", "available", "build_info", "forward", "backward", "surrogate_id"]
 
@@ -191,25 +194,30 @@ def _param(p: Tensor | float | None, shape: torch.Size, dtype: torch.dtype) -> t
     return None, float(torch.tensor(p, dtype=dtype).item())
 
 
-def forward(
-    x: Tensor,
-    v0: Tensor,
-    i0: Tensor | None,
-    alpha: Tensor | float | None,
-    beta: Tensor | float | None,
-    thr: Tensor | float,
-    cfg: Any,
-) -> tuple[Tensor, Tensor, Tensor | None]:
+class _Prepared(NamedTuple):
+    x: Tensor
+    v0: Tensor
+    i0: Tensor | None
+    buffers: tuple[Any, ...]  # the full param buffers: they must outlive the kernel call
+    params: list[Any]  # the kernel's param arguments: buffer pointers, then scalars
+
+
+def _prepare(inputs: Inputs) -> _Prepared:
+    """Contiguous ``x, v0, i0`` and the kernel's param arguments."""
+    v0 = inputs.v0.contiguous()
+    i0 = inputs.i0.contiguous() if inputs.i0 is not None else None
+    (pa, sa), (pb, sb), (pt, st) = (
+        _param(p, v0.shape, v0.dtype) for p in (inputs.alpha, inputs.beta, inputs.thr)
+    )
+    params = [_ptr(pa), _ptr(pb), _ptr(pt), *map(ctypes.c_double, (sa, sb, st))]
+    return _Prepared(inputs.x.contiguous(), v0, i0, (pa, pb, pt), params)
+
+
+def forward(inputs: Inputs, cfg: Any) -> tuple[Tensor, Tensor, Tensor | None]:
     lib = load()
     assert lib is not None
-    shape, dtype = v0.shape, v0.dtype
-    x = x.contiguous()
-    v0 = v0.contiguous()
-    i0 = i0.contiguous() if i0 is not None else None
-    pa, sa = _param(alpha, shape, dtype)
-    pb, sb = _param(beta, shape, dtype)
-    pt, st = _param(thr, shape, dtype)
-    spikes = torch.empty((cfg.num_steps, *shape), dtype=dtype)
+    x, v0, i0, buffers, params = _prepare(inputs)
+    spikes = torch.empty((cfg.num_steps, *v0.shape), dtype=v0.dtype)
     v_t = torch.empty_like(v0)
     i_t = torch.empty_like(v0) if i0 is not None else None
     args = _args(cfg, v0.numel(), x.element_size(), i0 is not None)
@@ -219,16 +227,12 @@ def forward(
         _ptr(x),
         _ptr(v0),
         _ptr(i0),
-        _ptr(pa),
-        _ptr(pb),
-        _ptr(pt),
-        ctypes.c_double(sa),
-        ctypes.c_double(sb),
-        ctypes.c_double(st),
+        *params,
         _ptr(spikes),
         _ptr(v_t),
         _ptr(i_t),
     )
+    del buffers  # alive until here
     return spikes, v_t, i_t
 
 
@@ -240,30 +244,13 @@ def _full_to(g: Tensor | None, like: Tensor | float | None, shape: torch.Size) -
 
 
 def backward(
-    x: Tensor,
-    v0: Tensor,
-    i0: Tensor | None,
-    alpha: Tensor | float | None,
-    beta: Tensor | float | None,
-    thr: Tensor | float,
-    cfg: Any,
-    g_spikes: Tensor | None,
-    g_v: Tensor | None,
-    g_i: Tensor | None,
-    needs: tuple[bool, ...],
+    inputs: Inputs, cfg: Any, grads: Grads, needs: tuple[bool, ...]
 ) -> tuple[Tensor | None, ...]:
     lib = load()
     assert lib is not None
-    shape, dtype = v0.shape, v0.dtype
-    x = x.contiguous()
-    v0 = v0.contiguous()
-    i0 = i0.contiguous() if i0 is not None else None
-    g_spikes = g_spikes.contiguous() if g_spikes is not None else None
-    g_v = g_v.contiguous() if g_v is not None else None
-    g_i = g_i.contiguous() if g_i is not None else None
-    pa, sa = _param(alpha, shape, dtype)
-    pb, sb = _param(beta, shape, dtype)
-    pt, st = _param(thr, shape, dtype)
+    x, v0, i0, buffers, params = _prepare(inputs)
+    shape = v0.shape
+    g_spikes, g_v, g_i = (g.contiguous() if g is not None else None for g in grads)
     hyper = cfg.spike_fn.hyper
     g_x = torch.empty_like(x)
     g_v0 = torch.empty_like(v0)
@@ -282,12 +269,7 @@ def backward(
         _ptr(x),
         _ptr(v0),
         _ptr(i0),
-        _ptr(pa),
-        _ptr(pb),
-        _ptr(pt),
-        ctypes.c_double(sa),
-        ctypes.c_double(sb),
-        ctypes.c_double(st),
+        *params,
         ctypes.c_double(float(hyper) if hyper is not None else 0.0),
         _ptr(g_spikes),
         _ptr(g_v),
@@ -299,11 +281,12 @@ def backward(
         _ptr(g_beta),
         _ptr(g_thr),
     )
+    del buffers  # alive until here
     return (
         g_x if needs[0] else None,
         g_v0 if needs[1] else None,
         g_i0 if needs[2] else None,
-        _full_to(g_alpha, alpha, shape),
-        _full_to(g_beta, beta, shape),
-        _full_to(g_thr, thr, shape),
+        _full_to(g_alpha, inputs.alpha, shape),
+        _full_to(g_beta, inputs.beta, shape),
+        _full_to(g_thr, inputs.thr, shape),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -15,6 +15,25 @@ from snnfunc.surrogate import Surrogate
 Backend = Literal["auto", "kernel", "torch", "scan"]
 BACKENDS: tuple[str, ...] = ("auto", "kernel", "torch", "scan")
 Param = Tensor | float | None
+
+
+class Inputs(NamedTuple):
+    """What one fused scan reads: the input currents, the initial state and the params."""
+
+    x: Tensor  # [T, ...], or one step [...] fed at every step (Config.static)
+    v0: Tensor  # initial membrane [...]
+    i0: Tensor | None  # initial synaptic current [...] (synaptic model only)
+    alpha: Param  # synaptic current decay (synaptic model only)
+    beta: Param  # membrane decay (None: IF, no leak)
+    thr: Tensor | float  # threshold
+
+
+class Grads(NamedTuple):
+    """The gradients flowing into a fused scan's outputs; ``None``: the loss does not use it."""
+
+    spikes: Tensor | None  # [T, ...]
+    v: Tensor | None  # final membrane
+    i: Tensor | None  # final synaptic current
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,16 +83,15 @@ class _FusedScan(torch.autograd.Function):
         thr: Tensor | float,
         cfg: Config,
     ) -> tuple[Tensor, ...]:
-        impl = _impl(cfg, (x, v0, i0, alpha, beta, thr))
-        spikes, v_t, i_t = impl.forward(x, v0, i0, alpha, beta, thr, cfg)
+        inputs = Inputs(x, v0, i0, alpha, beta, thr)
+        spikes, v_t, i_t = _impl(cfg, inputs).forward(inputs, cfg)
         return (spikes, v_t) if i_t is None else (spikes, v_t, i_t)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, v0, i0, alpha, beta, thr, cfg = inputs
+        *tensors, cfg = inputs
         ctx.cfg = cfg
         ctx.set_materialize_grads(False)
-        tensors = [x, v0, i0, alpha, beta, thr]
         ctx.is_tensor = [isinstance(t, Tensor) for t in tensors]
         ctx.floats = [None if isinstance(t, Tensor) else t for t in tensors]
         ctx.save_for_backward(*[t if isinstance(t, Tensor) else None for t in tensors])
@@ -81,28 +99,16 @@ class _FusedScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_spikes: Tensor | None, g_v: Tensor | None, *rest: Any) -> Any:
         saved = ctx.saved_tensors
-        x, v0, i0, alpha, beta, thr = (
-            s if is_t else f for s, is_t, f in zip(saved, ctx.is_tensor, ctx.floats, strict=True)
+        inputs = Inputs(
+            *(s if is_t else f for s, is_t, f in zip(saved, ctx.is_tensor, ctx.floats, strict=True))
         )
-        g_i = rest[0] if rest else None
-        cfg: Config = ctx.cfg
-        impl = _impl(cfg, (x, v0, i0, alpha, beta, thr, g_spikes, g_v, g_i))
-        needs = tuple(ctx.needs_input_grad[:6])
-        grads = impl.backward(x, v0, i0, alpha, beta, thr, cfg, g_spikes, g_v, g_i, needs)
-        return (*grads, None)
+        grads = Grads(g_spikes, g_v, rest[0] if rest else None)
+        impl = _impl(ctx.cfg, (*inputs, *grads))
+        return (*impl.backward(inputs, ctx.cfg, grads, tuple(ctx.needs_input_grad[:6])), None)
 
 
-def fused_scan(
-    x: Tensor,
-    v0: Tensor,
-    i0: Tensor | None,
-    alpha: Param,
-    beta: Param,
-    thr: Tensor | float,
-    cfg: Config,
-) -> tuple[Tensor, ...]:
+def fused_scan(inputs: Inputs, cfg: Config) -> tuple[Tensor, ...]:
     """Apply the fused scan, through autograd only when a gradient can be needed."""
-    inputs = (x, v0, i0, alpha, beta, thr)
     if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in inputs):
         out: tuple[Tensor, ...] = _FusedScan.apply(*inputs, cfg)  # type: ignore[no-untyped-call]
         return out

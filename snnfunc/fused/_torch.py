@@ -37,13 +37,16 @@ Only out-of-place torch ops are used, so this path also runs under ``vmap`` and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from snnfunc.reset import Firing
 from snnfunc.surrogate import step
+
+if TYPE_CHECKING:  # (a runtime import would be circular: _function imports this module)
+    from snnfunc.fused._function import Grads, Inputs
 
 Param = Tensor | float | None
 
@@ -66,20 +69,18 @@ class _Recording(Firing):
 
 
 def _recurrence(
-    x: Tensor,
-    v0: Tensor,
-    i0: Tensor | None,
-    alpha: Param,
-    beta: Param,
-    thr: Tensor | float,
-    cfg: Any,
-    *,
-    record: bool,
+    inputs: Inputs, cfg: Any, *, record: bool
 ) -> tuple[Tensor, Tensor, Tensor | None, list[Tensor], list[Tensor], list[Tensor]]:
     """Run the forward through the model's unchecked core (``cfg.model``, its math written
     once); with ``record`` also return every ``h_t``, ``v_t`` and ``i_t``."""
-    model = cfg.model
-    values: dict[str, Any] = {"alpha": alpha, "beta": beta, "threshold": thr, "v": v0, "i": i0}
+    model, x, i0 = cfg.model, inputs.x, inputs.i0
+    values: dict[str, Any] = {
+        "alpha": inputs.alpha,
+        "beta": inputs.beta,
+        "threshold": inputs.thr,
+        "v": inputs.v0,
+        "i": i0,
+    }
     params = model.params_type(*(values[name] for name in model.params))
     state = model.state_type(*(values[name] for name in model.state))
     hs: list[Tensor] = []
@@ -98,17 +99,9 @@ def _recurrence(
     return torch.stack(spikes), state.v, getattr(state, "i", None), hs, vs, is_
 
 
-def forward(
-    x: Tensor,
-    v0: Tensor,
-    i0: Tensor | None,
-    alpha: Param,
-    beta: Param,
-    thr: Tensor | float,
-    cfg: Any,
-) -> tuple[Tensor, Tensor, Tensor | None]:
+def forward(inputs: Inputs, cfg: Any) -> tuple[Tensor, Tensor, Tensor | None]:
     """Spikes ``[T, ...]``, final ``v`` and final ``i`` (``None`` without a synaptic current)."""
-    spikes, v, i, _, _, _ = _recurrence(x, v0, i0, alpha, beta, thr, cfg, record=False)
+    spikes, v, i, _, _, _ = _recurrence(inputs, cfg, record=False)
     return spikes, v, i
 
 
@@ -126,20 +119,12 @@ def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
 
 
 def backward(
-    x: Tensor,
-    v0: Tensor,
-    i0: Tensor | None,
-    alpha: Param,
-    beta: Param,
-    thr: Tensor | float,
-    cfg: Any,
-    g_spikes: Tensor | None,
-    g_v: Tensor | None,
-    g_i: Tensor | None,
-    needs: tuple[bool, ...],
+    inputs: Inputs, cfg: Any, grads: Grads, needs: tuple[bool, ...]
 ) -> tuple[Tensor | None, ...]:
     """Gradients ``(x, v0, i0, alpha, beta, thr)`` (``None`` where not needed)."""
-    _, _, _, hs, vs, is_ = _recurrence(x, v0, i0, alpha, beta, thr, cfg, record=True)
+    _, _, _, hs, vs, is_ = _recurrence(inputs, cfg, record=True)
+    v0, i0, alpha, beta, thr = inputs.v0, inputs.i0, inputs.alpha, inputs.beta, inputs.thr
+    g_spikes, g_v, g_i = grads
     d_fn = cfg.spike_fn.derivative
     reset, delay = cfg.reset, cfg.reset_delay
     # the reset's spike (z, or r when delayed) carries a gradient: not detached and read by R

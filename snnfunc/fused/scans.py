@@ -34,7 +34,7 @@ from typing import Any
 from torch import Tensor
 
 from snnfunc._checks import check_floating, check_int_at_least
-from snnfunc.fused._function import Backend, Config, choose_backend, fused_scan
+from snnfunc.fused._function import Backend, Config, Inputs, choose_backend, fused_scan
 from snnfunc.neurons._model import NeuronModel
 from snnfunc.neurons.if_ import IF, IFParams, IFState
 from snnfunc.neurons.lif import LIF, LIFParams, LIFState
@@ -92,7 +92,7 @@ def _run(
         chosen,  # type: ignore[arg-type]
         model,
     )
-    out = fused_scan(xs, v0, i0, alpha, beta, thr, cfg)
+    out = fused_scan(Inputs(xs, v0, i0, alpha, beta, thr), cfg)
     if i0 is not None:
         return out[0], model.state_type(i=out[2], v=out[1])
     return out[0], model.state_type(v=out[1])
