@@ -706,7 +706,7 @@ def l1_rate_sparsity(
         )
     if isinstance(strength, bool) or not isinstance(strength, (int, float)):
         raise TypeError(f"strength must be a float, got {type(strength).__name__}")
-    per_sample = strength * spikes.transpose(0, 1).reshape(spikes.shape[1], -1).sum(1)
+    per_sample = strength * spikes.sum(dim=(0, *range(2, spikes.dim())))  # [B]
     if reduction == "none":
         return per_sample
     return per_sample.sum() if reduction == "sum" else per_sample.mean()
@@ -802,8 +802,9 @@ def rate_targets(
 
     def train(rate: float) -> Tensor:
         z = torch.zeros(num_steps, dtype=onehot.dtype)
-        if rate > 0 and first_spike_time < num_steps:
-            z[torch.arange(first_spike_time, num_steps, 1 / rate).long()] = 1.0
+        if rate > 0 and first_spike_time < num_steps:  # a step past T: one spike, at first
+            step = 1 / rate if rate * (num_steps + 1) > 1 else float(num_steps + 1)
+            z[torch.arange(first_spike_time, num_steps, step).long()] = 1.0
         return z[:, None, None]  # [T, 1, 1]
 
     spikes = onehot * train(correct_rate) + (1 - onehot) * train(incorrect_rate)
