@@ -568,7 +568,10 @@ def temporal_mse(
             f"on_target and off_target must have the same length (spikes per neuron), "
             f"got {len(on)} and {len(off)}"
         )
-    multi = not (isinstance(on_target, (int, float)) and isinstance(off_target, (int, float)))
+    multi = any(  # a sequence (or a tensor with dims) asks for several spikes per neuron
+        not isinstance(v, (int, float)) and not (isinstance(v, Tensor) and v.dim() == 0)
+        for v in (on_target, off_target)
+    )
     if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or tolerance < 0:
         raise ValueError(f"tolerance must be a number >= 0 (steps), got {tolerance!r}")
     if targets.is_floating_point():
