@@ -461,6 +461,8 @@ def first_spike_time(spikes: Tensor) -> Tensor:
     .. math:: t^{first} = \sum_t t\, f_t + T \left(1 - \sum_t f_t\right)
 
     For binary spikes the value is exact; the gradient flows through the spikes' surrogate.
+    (snnTorch's temporal losses use ``T - 1`` for a silent neuron and a sign estimator instead;
+    :func:`temporal_mse` and :func:`temporal_ce` follow them.)
 
     Args:
         spikes: ``[T, ...]`` in {0, 1}.

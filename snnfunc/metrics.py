@@ -3,6 +3,10 @@
 Each metric returns the fraction correct as a 0-d float tensor (call ``.item()`` for a number).
 Ties go to the lowest class index (``argmax``/``argmin`` semantics), so a silent network
 predicts class 0: keep that in mind when reading accuracies of untrained networks.
+
+snnTorch (``snntorch.functional``): :func:`accuracy_count` is ``accuracy_rate`` (with
+``num_classes`` for its population code), :func:`accuracy_first_spike` is ``accuracy_temporal``
+up to a silent neuron's time (see there); :func:`accuracy_membrane` has no counterpart.
 """
 
 from __future__ import annotations

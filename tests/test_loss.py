@@ -284,3 +284,17 @@ def test_new_options_under_torch_func_grad(loss) -> None:
     loss(x, Y5, weight=w, reduction="sum").backward()
     g = grad(lambda s: loss(s, Y5, weight=w, reduction="sum"))(SPIKES)
     torch.testing.assert_close(g, x.grad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", [temporal_mse, temporal_ce, count_ce, count_mse, membrane_mse])
+def test_compiled_loss_then_backward_matches_eager(loss) -> None:
+    """The new losses trace whole (fullgraph), the sign-estimator spike times included."""
+    w = torch.tensor([1.0, 0.5, 2.0, 1.5])
+    compiled = torch.compile(lambda s: loss(s, Y5, weight=w), backend="aot_eager", fullgraph=True)
+    a, b = SPIKES.clone().requires_grad_(True), SPIKES.clone().requires_grad_(True)
+    got, want = compiled(a), loss(b, Y5, weight=w)
+    got.backward()
+    want.backward()
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(a.grad, b.grad)
