@@ -1,9 +1,11 @@
 r"""Losses over a network's output over time: ``[T, B, C]`` (time, batch, classes).
 
 Every loss takes the time-major output of the last layer and integer class ``targets: [B]``
-(``torch.long``) and is a pure function: options are keywords, nothing is stored. They are plain
-torch ops, so they work under ``torch.func`` (``grad``; ``vmap`` over an extra leading dim of
-whole batches is not supported: vmap the network, not the loss) and ``torch.compile``.
+(``torch.long``; :func:`membrane_mse` and :func:`temporal_mse` also take float target membranes
+or times) and is a pure function: options are keywords, nothing is stored (snnTorch's losses are
+configured objects; each docstring names its snnTorch counterpart and the differences). They
+are plain torch ops, so they work under ``torch.func`` (``grad``; ``vmap`` over an extra leading
+dim of whole batches is not supported: vmap the network, not the loss) and ``torch.compile``.
 
 Common keywords:
 
