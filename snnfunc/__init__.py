@@ -67,11 +67,21 @@ from snnfunc.encode import rate as rate
 
 # isort: split
 # Losses and metrics over [T, B, C].
+from snnfunc.loss import count_ce as count_ce
 from snnfunc.loss import count_mse as count_mse
 from snnfunc.loss import first_spike_time as first_spike_time
+from snnfunc.loss import l1_rate_sparsity as l1_rate_sparsity
 from snnfunc.loss import latency_mse as latency_mse
+from snnfunc.loss import max_membrane_ce as max_membrane_ce
 from snnfunc.loss import membrane_ce as membrane_ce
+from snnfunc.loss import membrane_mse as membrane_mse
+from snnfunc.loss import one_hot_targets as one_hot_targets
+from snnfunc.loss import population_code as population_code
 from snnfunc.loss import rate_ce as rate_ce
+from snnfunc.loss import rate_targets as rate_targets
+from snnfunc.loss import step_ce as step_ce
+from snnfunc.loss import temporal_ce as temporal_ce
+from snnfunc.loss import temporal_mse as temporal_mse
 from snnfunc.metrics import accuracy_count as accuracy_count
 from snnfunc.metrics import accuracy_first_spike as accuracy_first_spike
 from snnfunc.metrics import accuracy_membrane as accuracy_membrane

@@ -185,8 +185,14 @@ def check_dtype_device(
     return dtype, dev
 
 
-def check_class_output(name: str, out: Tensor, targets: Tensor) -> None:
-    """``out: [T, B, C]`` floating, ``targets: [B]`` integer class indices."""
+def check_class_output(
+    name: str, out: Tensor, targets: Tensor, *, num_classes: int | None = None
+) -> None:
+    """``out: [T, B, C]`` floating, ``targets: [B]`` integer class indices.
+
+    With ``num_classes=K`` (a population code, see :func:`snnfunc.loss.population_code`) ``C``
+    must be a multiple of ``K`` and the targets lie in ``[0, K)``; otherwise in ``[0, C)``.
+    """
     check_floating(name, out)
     check_tensor("targets", targets)
     if out.dim() != 3:
@@ -198,10 +204,32 @@ def check_class_output(name: str, out: Tensor, targets: Tensor) -> None:
             f"targets must be [B] = [{out.shape[1]}] to match {name} {tuple(out.shape)}, "
             f"got {tuple(targets.shape)}"
         )
+    classes = out.shape[2]
+    if num_classes is not None:
+        check_int_at_least("num_classes", num_classes, 1)
+        if classes % num_classes:
+            raise ValueError(
+                f"num_classes must divide the C = {classes} outputs of {name} (a population of "
+                f"C / num_classes neurons per class), got {num_classes}"
+            )
+        classes = num_classes
     if targets.numel() and not is_traced(targets):  # values: eager only (see snnfunc._checks)
-        bad = (targets < 0) | (targets >= out.shape[2])
+        bad = (targets < 0) | (targets >= classes)
         if bool(bad.any()):
             raise ValueError(
-                f"targets must be class indices in [0, C) = [0, {out.shape[2]}), "
+                f"targets must be class indices in [0, C) = [0, {classes}), "
                 f"got {targets[bad][0].item()}"
             )
+
+
+def check_class_weight(weight: Any, classes: int, like: Tensor) -> None:
+    """``weight``: ``None`` or a floating ``[C]`` tensor of class weights on ``like``'s device."""
+    if weight is None:
+        return
+    check_floating("weight", weight)
+    if weight.shape != (classes,):
+        raise ValueError(
+            f"weight must be [C] = [{classes}] (one weight per class), got {tuple(weight.shape)}"
+        )
+    if weight.device != like.device:
+        raise TypeError(f"weight is on {weight.device} but the output is on {like.device}")

@@ -3,6 +3,10 @@
 Each metric returns the fraction correct as a 0-d float tensor (call ``.item()`` for a number).
 Ties go to the lowest class index (``argmax``/``argmin`` semantics), so a silent network
 predicts class 0: keep that in mind when reading accuracies of untrained networks.
+
+snnTorch (``snntorch.functional``): :func:`accuracy_count` is ``accuracy_rate`` (with
+``num_classes`` for its population code), :func:`accuracy_first_spike` is ``accuracy_temporal``
+up to a silent neuron's time (see there); :func:`accuracy_membrane` has no counterpart.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import torch
 from torch import Tensor
 
 from snnfunc._checks import check_choice, check_class_output, check_floating
-from snnfunc.loss import first_spike_time
+from snnfunc.loss import first_spike_time, population_code
 
 __all__ = ["accuracy_count", "accuracy_membrane", "accuracy_first_spike", "predict_count"]
 
@@ -33,16 +37,22 @@ def _fraction(pred: Tensor, targets: Tensor) -> Tensor:
     return (pred == targets.long()).to(torch.get_default_dtype()).mean()
 
 
-def accuracy_count(spikes: Tensor, targets: Tensor) -> Tensor:
-    """Fraction of the batch whose most-spiking output neuron is the target.
+def accuracy_count(spikes: Tensor, targets: Tensor, *, num_classes: int | None = None) -> Tensor:
+    """Fraction of the batch whose most-spiking output neuron (or population) is the target.
+
+    snnTorch's ``accuracy_rate`` (``num_classes=K`` is its ``population_code=True,
+    num_classes=K``); it returns a NumPy float, this a 0-d tensor.
 
     Args:
         spikes: output spikes ``[T, B, C]``.
         targets: class indices ``[B]``.
+        num_classes: ``K`` for a population code (see :func:`snnfunc.loss.population_code`).
     Returns:
         0-d tensor in [0, 1].
     """
-    check_class_output("spikes", spikes, targets)
+    check_class_output("spikes", spikes, targets, num_classes=num_classes)
+    if num_classes is not None:
+        spikes = population_code(spikes, num_classes)
     return _fraction(predict_count(spikes), targets)
 
 
@@ -74,7 +84,9 @@ def accuracy_first_spike(spikes: Tensor, targets: Tensor) -> Tensor:
     """Fraction of the batch whose first output neuron to fire is the target.
 
     A neuron that never fires has first-spike time ``T``; simultaneous first spikes go to the
-    lowest class index.
+    lowest class index. snnTorch's ``accuracy_temporal`` gives a silent neuron ``T - 1``, so it
+    differs only where a lower-index neuron is silent and the earliest spike is at ``T - 1``
+    (snnTorch then picks the silent one).
 
     Args:
         spikes: output spikes ``[T, B, C]``.

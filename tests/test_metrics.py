@@ -43,3 +43,14 @@ def test_metric_errors() -> None:
         accuracy_count(SPIKES, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="reduce"):
         accuracy_membrane(SPIKES, torch.tensor([0, 1, 0]), reduce="median")  # type: ignore[arg-type]
+
+
+def test_accuracy_count_population_code() -> None:
+    spikes = torch.zeros(2, 2, 4)  # 2 classes x 2 neurons
+    spikes[:, 0, 1] = 1.0  # sample 0: class 0 population counts 2, class 1: 1
+    spikes[0, 0, 3] = 1.0
+    spikes[:, 1, 2:] = 1.0  # sample 1: class 1
+    assert accuracy_count(spikes, torch.tensor([0, 1]), num_classes=2).item() == 1.0
+    assert accuracy_count(spikes, torch.tensor([0, 1])).item() == 0.0  # per neuron: 1, 2
+    with pytest.raises(ValueError, match="num_classes must divide"):
+        accuracy_count(spikes, torch.tensor([0, 1]), num_classes=3)
