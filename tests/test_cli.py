@@ -150,3 +150,23 @@ def test_learned_neuron_params_are_trained_and_saved(tmp_path: Path) -> None:
         assert beta.shape == threshold.shape == (width,)
         assert not torch.equal(beta, torch.full((width,), 0.8))
         assert not torch.equal(threshold, torch.ones(width))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_cuda_on_a_cpu_only_torch_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert cli.main(["train", *SMALL, "--max-batches", "1", "--no-plots", "--out", str(out)]) == 0
+    capsys.readouterr()
+    commands = {
+        "train": ["train", *SMALL, "--device", "cuda", "--out", str(tmp_path / "cuda")],
+        "eval": ["eval", "--checkpoint", str(out), "--device", "cuda"],
+        "attack": ["attack", "--checkpoint", str(out), "--device", "cuda:0", "--no-plot"],
+    }
+    for name, argv in commands.items():
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"snnfunc {name}: error: device 'cuda")
+        assert "CUDA is not available" in err and err.count("\n") == 1
+    assert not (tmp_path / "cuda").exists()  # refused before anything was written

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc._checks import check_choice, check_int_at_least
+from snnfunc._checks import check_choice, check_dtype_device, check_int_at_least
 from snnfunc.app.checkpoint import (
     CONFIG_FILE,
     load_checkpoint,
@@ -444,6 +444,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     Returns:
         The metrics dict written to ``metrics.json``.
     """
+    check_dtype_device(torch.float32, config.device)  # "cuda" on a CPU-only torch: one line
     world, owns_group = _setup_distributed(config)
     if world is not None and world.device.type == "cuda":
         config = dataclasses.replace(config, device=str(world.device))
