@@ -71,18 +71,33 @@ def test_resume_after_a_crash_continues_exactly(
 def test_refuses_non_empty_out(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
     config = dataclasses.replace(FAST, out=str(tmp_path), max_batches=1, epochs=1, plots=False)
-    with pytest.raises(FileExistsError, match="not empty; pass --overwrite"):
+    with pytest.raises(FileExistsError, match="not empty; set overwrite=True") as err:
         run(config)
+    assert "--" not in str(err.value)  # Python callers are told the config field, not a flag
     run(dataclasses.replace(config, overwrite=True))
     assert (tmp_path / "keep.txt").read_text() == "mine"
-    with pytest.raises(FileNotFoundError, match="--resume: no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="resume=True but out=.* holds no checkpoint"):
         run(dataclasses.replace(config, out=str(tmp_path / "empty"), resume=True))
+    with pytest.raises(ValueError, match="overwrite=True and resume=True exclude each other"):
+        dataclasses.replace(config, overwrite=True, resume=True)
+
+
+def test_overwrite_removes_the_previous_runs_outputs(tmp_path: Path) -> None:
+    config = dataclasses.replace(FAST, out=str(tmp_path), max_batches=1, epochs=1)
+    run(config)
+    assert {p.name for p in tmp_path.glob("*.png")} == {"loss.png", "raster.png", "membrane.png"}
+    (tmp_path / "robustness.png").write_bytes(b"old")  # as `snnfunc attack` leaves it
+    (tmp_path / "notes.txt").write_text("mine")
+    run(dataclasses.replace(config, overwrite=True, plots=False))
+    assert not list(tmp_path.glob("*.png"))  # no stale plot beside the new checkpoint
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "metrics.json").is_file() and (tmp_path / "model.safetensors").is_file()
 
 
 def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     config = dataclasses.replace(FAST, out=str(tmp_path), max_batches=1, epochs=1, plots=False)
     run(config)
-    with pytest.raises(ValueError, match="--resume: lr is"):
+    with pytest.raises(ValueError, match="resume=True: lr is"):
         run(dataclasses.replace(config, resume=True, epochs=2, lr=0.1))
 
 

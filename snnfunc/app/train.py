@@ -33,6 +33,8 @@ from torch import Tensor
 from snnfunc._checks import check_choice, check_dtype_device, check_int_at_least
 from snnfunc.app.checkpoint import (
     CONFIG_FILE,
+    OPTIMIZER_FILE,
+    WEIGHTS_FILE,
     load_checkpoint,
     load_optimizer_state,
     save_checkpoint,
@@ -113,7 +115,9 @@ class TrainConfig:
         seed: seeds the weights and the batch order of every epoch.
         device: ``"cpu"`` or ``"cuda[:N]"``.
         out: output directory (metrics, checkpoint, plots).
-        overwrite: allow writing into a non-empty ``out``.
+        overwrite: allow writing into a non-empty ``out``; the previous run's outputs there
+            (:data:`RUN_FILES`: metrics, checkpoint, plots) are removed first, other files kept.
+            Not with ``resume``.
         resume: continue from the checkpoint in ``out`` (saved after every epoch).
         max_batches: stop each epoch after this many batches (smoke tests).
         progress: show a tqdm progress bar.
@@ -156,6 +160,14 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.max_batches is not None:
             check_int_at_least("max_batches", self.max_batches, 1)
+        if self.overwrite and self.resume:
+            raise _error(
+                ValueError,
+                "overwrite=True and resume=True exclude each other: resume continues the run in "
+                "out, overwrite starts a new one there",
+                "--overwrite and --resume exclude each other: --resume continues the run in "
+                "--out, --overwrite starts a new one there",
+            )
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)):
             raise TypeError(f"lr must be a float, got {type(self.lr).__name__}")
         if not self.lr > 0 or not math.isfinite(self.lr):
@@ -357,18 +369,53 @@ def fit(
 
 
 # --- a run: the files -----------------------------------------------------------------------------
+def _error(cls: type[Exception], message: str, cli_message: str) -> Exception:
+    """``cls(message)`` in config-field words for Python callers, with ``cli_message`` in
+    flag words for ``snnfunc train`` (which prints ``err.cli_message`` when there is one)."""
+    err = cls(message)
+    err.cli_message = cli_message  # type: ignore[attr-defined]
+    return err
+
+
+# Every file a run writes into out; overwrite=True removes them first.
+RUN_FILES: tuple[str, ...] = (
+    "metrics.json",
+    "loss.png",
+    "raster.png",
+    "membrane.png",
+    "robustness.png",
+    WEIGHTS_FILE,
+    CONFIG_FILE,
+    OPTIMIZER_FILE,
+)
+
+
 def _prepare_out(config: TrainConfig) -> Path:
     out = Path(config.out)
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} exists and is not a directory")
+        raise _error(
+            FileExistsError,
+            f"out={str(out)!r} exists and is not a directory",
+            f"--out {out} exists and is not a directory",
+        )
     if config.resume:
         if not (out / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint in {out} (no {CONFIG_FILE})")
+            raise _error(
+                FileNotFoundError,
+                f"resume=True but out={str(out)!r} holds no checkpoint (no {CONFIG_FILE})",
+                f"--resume: no checkpoint in {out} (no {CONFIG_FILE})",
+            )
         return out
+    if config.overwrite:  # no file of the previous run may pass for this run's
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     if out.is_dir() and any(out.iterdir()) and not config.overwrite:
-        raise FileExistsError(
+        raise _error(
+            FileExistsError,
+            f"out={str(out)!r} is not empty; set overwrite=True to write into it (the previous "
+            "run's outputs are removed first), or resume=True to continue its run",
             f"--out {out} is not empty; pass --overwrite to write into it, or --resume to "
-            "continue its run"
+            "continue its run",
         )
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -384,8 +431,10 @@ def _check_resume(config: TrainConfig, model: Model, saved: dict[str, Any], out:
     pairs += [(k, getattr(config, k), saved_train[k]) for k in _RESUME_KEYS if k in saved_train]
     for key, want, got in pairs:
         if want != got:
-            raise ValueError(
-                f"--resume: {key} is {want!r} here but {got!r} in the checkpoint in {out}"
+            raise _error(
+                ValueError,
+                f"resume=True: {key} is {want!r} here but {got!r} in the checkpoint in {out}",
+                f"--resume: {key} is {want!r} here but {got!r} in the checkpoint in {out}",
             )
 
 
