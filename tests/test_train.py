@@ -203,3 +203,35 @@ def test_the_backend_without_the_kernel_and_for_a_neuron_without_a_fused_scan(
     config = preset(neuron=unfused, hidden=(16,), num_steps=4, epochs=1, max_batches=1)
     config = config.replace(out=str(tmp_path / "b"), plots=False, progress=False)
     assert run(config)["environment"]["fused_backend"] == "scan"
+
+
+def test_the_run_plots_say_what_they_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from snnfunc.app import plot
+
+    figures: dict[str, Any] = {}
+    for name in ("loss_curve", "raster", "traces"):
+        real = getattr(plot, name)
+
+        def keep(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            figures[_name] = _real(*args, **kwargs)
+            return figures[_name]
+
+        monkeypatch.setattr(plot, name, keep)
+    config = preset("digits", "conv", epochs=2, max_batches=3, progress=False, out=str(tmp_path))
+    metrics = run(config)
+    assert [e["batches"] for e in metrics["epochs"]] == [3, 3]
+    assert all(0 <= e["test_accuracy"] <= 1 for e in metrics["epochs"])
+    loss_ax, acc_ax = figures["loss_curve"].axes
+    assert loss_ax.get_title() == "training loss: membrane_ce (digits, conv)"
+    assert [t.get_text() for t in loss_ax.texts] == ["epoch 1", "epoch 2"]
+    assert acc_ax.get_lines()[0].get_ydata().tolist() == pytest.approx(
+        [100 * e["test_accuracy"] for e in metrics["epochs"]]
+    )
+    raster = figures["raster"]
+    label = int(snnfunc.app.data.load_dataset("digits", "test").labels[0])
+    assert raster.get_suptitle().startswith(f"digits test image 0: label {label}, ")
+    titles = [ax.get_title() for ax in raster.axes]
+    assert titles[0].startswith("hidden 1: 12 channels of ") and titles[-1] == "output: 10 classes"
+    assert all(ax.get_ylabel().startswith("neuron (") for ax in raster.axes)
+    assert figures["traces"].axes[0].get_title().startswith("output membranes; digits test image 0")
+    assert {p.name for p in tmp_path.glob("*.png")} == {"loss.png", "raster.png", "membrane.png"}

@@ -17,6 +17,7 @@ on a model and data of your own::
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import platform
@@ -538,10 +539,12 @@ def run(config: TrainConfig) -> dict[str, Any]:
 
     Before training, builds or loads the fused C++ kernel (a one-line notice on stderr; the
     time is not counted in ``train_seconds``). Writes ``metrics.json`` (``test_accuracy`` as a
-    fraction, ``train_seconds``, the config, per-epoch history, and under ``environment`` the
-    versions, ``fused_backend``, the ``kernel`` build info and ``prepare_seconds``: see
-    :func:`_prepare_fused`), the checkpoint (``model.safetensors`` + ``config.json``, after every
-    epoch, with the optimizer state for ``resume``) and, with ``plots``, ``loss.png``,
+    fraction, ``train_seconds``, the config, per-epoch history -- :func:`fit`'s stats plus
+    ``batches``, ``test_accuracy`` after the epoch and ``test_seconds``, its evaluation time
+    -- and under ``environment`` the versions, ``fused_backend``, the ``kernel`` build info and
+    ``prepare_seconds``: see :func:`_prepare_fused`), the checkpoint (``model.safetensors`` +
+    ``config.json``, after every epoch, with the optimizer state for ``resume``) and, with
+    ``plots``, ``loss.png``,
     ``raster.png`` and ``membrane.png``. Under ``distributed`` only rank 0 writes.
 
     Returns:
@@ -566,6 +569,15 @@ def run(config: TrainConfig) -> dict[str, Any]:
         history, losses = list(saved.get("history", [])), list(saved.get("loss_history", []))
 
     def save(stats: dict[str, float], batch_losses: list[float]) -> None:
+        if is_main:  # the test accuracy after each epoch (loss.png's curve); not train time
+            tic = time.perf_counter()
+            test = evaluate(model, test_data, loss=config.loss, device=config.device)
+            stats = {
+                **stats,
+                "batches": len(batch_losses),
+                "test_accuracy": test["accuracy"],
+                "test_seconds": time.perf_counter() - tic,
+            }
         history.append(stats)
         losses.extend(batch_losses)
         if is_main:
@@ -594,7 +606,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     if is_main:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         if config.plots:
-            _write_plots(out, model, test_data, losses, config.device)
+            _write_plots(out, model, test_data, losses, history, config)
     return metrics
 
 
@@ -633,18 +645,47 @@ def _metrics(
 
 
 @torch.no_grad()
-def _write_plots(out: Path, model: Model, data: Dataset, losses: list[float], device: str) -> None:
+def _write_plots(
+    out: Path,
+    model: Model,
+    data: Dataset,
+    losses: list[float],
+    history: list[dict[str, float]],
+    config: TrainConfig,
+) -> None:
     from snnfunc.app import plot
 
-    output = model(data.images[:1].to(device))
-    layers = [h[:, 0].flatten(1).cpu() for h in output.hidden] + [output.spikes[:, 0].cpu()]
-    names = [f"hidden {k + 1}" for k in range(len(output.hidden))] + ["output"]
+    image, label = data.images[:1].to(config.device), int(data.labels[0])
+    output = model(image)
+    counts = output.spikes[:, 0].sum(0)
+    guess = f"predicted {int(counts.argmax())}" if bool(counts.any()) else "no output spike"
+    sample = f"{config.dataset} test image 0: label {label}, {guess} (by spike count)"
+    layers = [h[:, 0].cpu() for h in output.hidden] + [output.spikes[:, 0].cpu()]
+    names = []
+    for k, h in enumerate(layers[:-1]):
+        shape = "x".join(str(d) for d in h.shape[1:])
+        kind = f"{h.shape[1]} channels of {'x'.join(str(d) for d in h.shape[2:])}"
+        conv = f"{kind}, rows grouped by channel"
+        names.append(f"hidden {k + 1}: " + (conv if h.dim() > 2 else f"{shape} neurons"))
+    names.append(f"output: {layers[-1].shape[1]} classes")
     readout, _ = model.network.neurons[-1]
     threshold = torch.as_tensor(readout.params_of(model.params).threshold).float().mean()
+    ends = list(itertools.accumulate(int(h.get("batches", 0)) for h in history))
+    accuracy = [h.get("test_accuracy") for h in history]
+    has_marks = all(ends) and all(a is not None for a in accuracy) and ends[-1] == len(losses)
     figures = {
-        "loss.png": plot.loss_curve(losses),
-        "raster.png": plot.raster(layers, titles=names),
-        "membrane.png": plot.traces(output.membrane[:, 0].cpu(), threshold=float(threshold)),
+        "loss.png": plot.loss_curve(
+            losses,
+            title=f"training loss: {config.loss} ({config.dataset}, {config.model.arch})",
+            epoch_ends=ends if has_marks else None,
+            accuracy=[float(a) for a in accuracy if a is not None] if has_marks else None,
+        ),
+        "raster.png": plot.raster(layers, titles=names, spread=True, title=sample),
+        "membrane.png": plot.traces(
+            output.membrane[:, 0].cpu(),
+            threshold=float(threshold),
+            title=f"output membranes; {sample}",
+        ),
     }
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=100)
