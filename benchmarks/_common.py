@@ -49,15 +49,36 @@ def parser(description: str) -> argparse.ArgumentParser:
 NO_PEERS = "--no-peers" in sys.argv
 
 
-def peer(name: str) -> Any | None:
-    """Import a peer library, or ``None`` (with a note) when it is missing or broken."""
+# Every module of a peer the scripts import (setup.sh checks that all of them import).
+PEER_MODULES: dict[str, tuple[str, ...]] = {
+    "snntorch": ("snntorch", "snntorch.spikegen"),
+    "norse": ("norse.torch", "norse.torch.functional.encode"),
+    "spikingjelly": (
+        "spikingjelly.activation_based.neuron",
+        "spikingjelly.activation_based.functional",
+        "spikingjelly.activation_based.surrogate",
+        "spikingjelly.activation_based.encoding",
+    ),
+}
+
+
+def peer(name: str, *also: str) -> Any | None:
+    """Import a peer module (and the modules ``also`` that the caller uses from it): the module
+    ``name``, or ``None`` with a note on stderr when any of them is missing or fails to import
+    for any reason (a missing dependency such as loguru or nirtorch included). Import every
+    submodule you use through here, not with a bare ``import`` after the check."""
     if NO_PEERS:
         return None
     try:
-        return importlib.import_module(name)
-    except Exception as err:  # noqa: BLE001 - any import failure skips the peer
+        module = importlib.import_module(name)
+        for other in also:
+            importlib.import_module(other)
+    except BaseException as err:  # noqa: BLE001 - any import failure skips the peer
+        if isinstance(err, KeyboardInterrupt):
+            raise
         print(f"<!-- {name} unavailable: {type(err).__name__}: {err} -->", file=sys.stderr)
         return None
+    return module
 
 
 def time_interleaved(

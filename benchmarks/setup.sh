@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Install the benchmark peers without touching torch: `--no-deps`, pinned versions.
+# Install the benchmark peers without touching torch: the peers (and nirtorch) `--no-deps`, pinned;
+# then what they import that does not depend on torch (requirements-deps.txt), with its deps.
 # Norse 1.1.0 ships as an sdist (pure Python; builds without a compiler).
+# Then import exactly the modules the scripts use; exits 1 if a peer would be skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m pip install --no-deps -r requirements.txt
+python3 -m pip install -r requirements-deps.txt
 python3 - <<'PY'
-import importlib
-for name in ("snntorch", "norse.torch", "spikingjelly.activation_based.neuron"):
-    try:
-        importlib.import_module(name)
-        print(f"ok   {name}")
-    except Exception as err:  # a peer that fails to import is skipped by the scripts
-        print(f"SKIP {name}: {type(err).__name__}: {err}")
+import sys
+
+from _common import PEER_MODULES, peer
+
+missing = [name for name, modules in PEER_MODULES.items() if peer(*modules) is None]
+for name, modules in PEER_MODULES.items():
+    print(f"{'SKIP' if name in missing else 'ok  '} {name}: {', '.join(modules)}")
+sys.exit(1 if missing else 0)
 PY

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from _common import (
     BANDWIDTH,
+    PEER_MODULES,
     dump,
     fmt,
     machine,
@@ -99,9 +100,8 @@ def implementations(size: tuple[int, int, int]) -> dict[str, Any]:
 
         impls["snnTorch Leaky (tutorial loop)"] = tutorial
         impls["snnTorch Leaky (unbind loop)"] = unbound
-    if peer("norse") is not None:
-        import norse.torch as norse
-
+    norse = peer("norse.torch")
+    if norse is not None:
         cell = norse.LIFBoxCell()
 
         def norse_loop(x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +113,7 @@ def implementations(size: tuple[int, int, int]) -> dict[str, Any]:
             return torch.stack(out)
 
         impls["Norse LIFBoxCell loop"] = norse_loop
-    if peer("spikingjelly") is not None:
+    if peer(*PEER_MODULES["spikingjelly"][:3]) is not None:
         from spikingjelly.activation_based import functional, neuron, surrogate
 
         node = neuron.LIFNode(

@@ -41,16 +41,15 @@ def encoders(t: int) -> dict[str, Any]:
     if encode is not None and hasattr(encode, "rate"):
         out["snnfunc rate (float)"] = lambda p: encode.rate(p, t)
         out["snnfunc rate (bool)"] = lambda p: encode.rate(p, t, out_dtype=torch.bool)
-    snntorch = peer("snntorch")
-    if snntorch is not None:
+    if peer("snntorch.spikegen") is not None:
         from snntorch import spikegen
 
         out["snnTorch spikegen.rate"] = lambda p: spikegen.rate(p, num_steps=t)
-    if peer("norse") is not None:
+    if peer("norse.torch.functional.encode") is not None:
         from norse.torch.functional.encode import poisson_encode
 
         out["Norse poisson_encode"] = lambda p: poisson_encode(p, t, f_max=1000.0, dt=0.001)
-    if peer("spikingjelly") is not None:
+    if peer("spikingjelly.activation_based.encoding") is not None:
         from spikingjelly.activation_based import encoding
 
         enc = encoding.PoissonEncoder()

@@ -17,7 +17,8 @@ Everything here works because snnfunc's steps are pure functions of NamedTuples 
   same spikes and first derivatives with no Function (the detach trick), which every transform
   supports (``examples/func_forward_mode.py``).
 * **Modules** -- :func:`functional` turns an ``nn.Module`` (e.g. :class:`snnfunc.nn.Sequential`)
-  into ``(params, pure_fn)`` with ``torch.func.functional_call``.
+  into ``(params, pure_fn)`` with ``torch.func.functional_call``: ``params`` are the trainable
+  Parameters, the buffers stay bound (fixed) inside ``pure_fn``.
 
 ``torch.compile`` (PyTorch 2.13, tested in ``tests/test_compile.py``; ``examples/func_compile.py``):
 
@@ -160,18 +161,29 @@ def ensemble(
 def functional(module: nn.Module) -> tuple[dict[str, Tensor], Callable[..., Any]]:
     """A module as ``(params, pure_fn)``: ``pure_fn(params, *args) == module(*args)``.
 
-    ``params`` holds detached copies of every Parameter and buffer by name; ``pure_fn`` is
-    ``torch.func.functional_call(module, params, args)``, a pure function of ``params`` that
-    ``grad``, ``vmap`` (e.g. over :func:`stack_params` of several modules' params) and
-    :func:`ensemble` accept.
+    ``params`` holds detached copies of the module's *Parameters* only, by name -- what
+    ``grad``, ``vmap`` (e.g. over :func:`stack_params` of several modules' params),
+    :func:`ensemble`, :func:`per_sample_grads` and an optimizer should see. The buffers (fixed
+    values such as a LIF layer's ``beta`` and ``threshold`` when not learned) are bound into
+    ``pure_fn`` as detached copies taken now, so training ``params`` can never move them.
+    ``pure_fn`` is ``torch.func.functional_call(module, {**buffers, **params}, args)``: to sweep
+    a buffer (say K thresholds in an ensemble), pass it in ``params`` by name and it replaces
+    the bound value -- ``dict(params, **{"layers.1.threshold": t})``.
+
+    >>> import torch
+    >>> import snnfunc.nn as snn
+    >>> net = snn.Sequential(torch.nn.Linear(2, 3), snn.LIF(0.9, size=3))  # beta, threshold fixed
+    >>> params, pure_fn = functional(net)
+    >>> sorted(params)  # the buffers layers.1.beta and layers.1.threshold are bound, not here
+    ['layers.0.bias', 'layers.0.weight']
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
     params = {name: t.detach().clone() for name, t in module.named_parameters()}
-    params.update({name: t.detach().clone() for name, t in module.named_buffers()})
+    buffers = {name: t.detach().clone() for name, t in module.named_buffers()}
 
     def pure_fn(params: dict[str, Tensor], *args: Any, **kwargs: Any) -> Any:
-        return functional_call(module, params, args, kwargs)
+        return functional_call(module, {**buffers, **params}, args, kwargs)
 
     return params, pure_fn
 

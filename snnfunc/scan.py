@@ -113,6 +113,17 @@ def _loop(
     return ys, state
 
 
+def _step_hint(step: Any) -> str:
+    """What to do with a common non-step: a ``sequential`` layer (``sf.neuron``/``stateless``)."""
+    if type(step).__name__ == "Layer" and hasattr(step, "stateful") and hasattr(step, "fn"):
+        return (
+            ": a Layer (from sf.neuron(...) or sf.stateless(...)) is one stage of a network; "
+            "compose it with sf.sequential(layer, ...) and scan that (its state is a tuple, "
+            "one per stateful layer: (init,)), or scan the layer's step, layer.fn"
+        )
+    return ""
+
+
 def scan(
     step: StepFn,
     state: Any,
@@ -158,7 +169,7 @@ def scan(
     (tensor([0., 1., 3., 6.]), tensor(6.))
     """
     if not callable(step):
-        raise TypeError(f"step must be callable, got {type(step).__name__}")
+        raise TypeError(f"step must be callable, got {type(step).__name__}{_step_hint(step)}")
     if truncate is not None:
         check_int_at_least("truncate", truncate, 1)
     if checkpoint is not None:

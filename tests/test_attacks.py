@@ -247,6 +247,7 @@ def test_attack_digits_example_runs(tmp_path) -> None:
     root = Path(__file__).resolve().parent.parent
     script = root / "examples" / "attack_digits.py"
     path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+    (tmp_path / "tmp").mkdir()
     out = subprocess.run(
         [
             sys.executable,
@@ -259,18 +260,18 @@ def test_attack_digits_example_runs(tmp_path) -> None:
             "8",
             "--eps",
             "0,0.2",
-            "--out",
-            str(tmp_path / "robust.png"),
         ],
         capture_output=True,
         text=True,
         check=True,
         timeout=300,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": path},  # this checkout's snnfunc, not an installed one
+        cwd=tmp_path,  # no --out: nothing may land in the current directory
+        env={**os.environ, "PYTHONPATH": path, "TMPDIR": str(tmp_path / "tmp")},
     ).stdout
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| 0")]
     acc = {float(r[1]): [float(c.strip().rstrip("%")) for c in r[2:-1]] for r in rows}
     assert set(acc) == {0.0, 0.2}, out
     assert acc[0.0][0] > 80 and all(a < acc[0.0][0] - 30 for a in acc[0.2]), out
-    assert (tmp_path / "robust.png").stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # the cwd stays clean
+    assert (tmp_path / "tmp" / "attack_digits.png").stat().st_size > 0
+    assert f"plot: {tmp_path / 'tmp' / 'attack_digits.png'}" in out

@@ -23,8 +23,10 @@ def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert metrics["config"]["model"]["hidden"] == [16] and metrics["config"]["max_batches"] == 4
     assert cli.main(["eval", "--checkpoint", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["accuracy"] == pytest.approx(metrics["test_accuracy"])
-    assert result["dataset"] == "digits" and result["samples"] == 450
+    for key in ("test_accuracy", "test_accuracy_membrane", "test_loss", "test_samples"):
+        assert result[key] == pytest.approx(metrics[key]), key  # metrics.json's names
+    assert result["accuracy"] == result["test_accuracy"]  # the deprecated name, kept
+    assert result["dataset"] == "digits" and result["test_samples"] == 450
 
 
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -150,3 +152,51 @@ def test_learned_neuron_params_are_trained_and_saved(tmp_path: Path) -> None:
         assert beta.shape == threshold.shape == (width,)
         assert not torch.equal(beta, torch.full((width,), 0.8))
         assert not torch.equal(threshold, torch.ones(width))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_cuda_on_a_cpu_only_torch_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert cli.main(["train", *SMALL, "--max-batches", "1", "--no-plots", "--out", str(out)]) == 0
+    capsys.readouterr()
+    commands = {
+        "train": ["train", *SMALL, "--device", "cuda", "--out", str(tmp_path / "cuda")],
+        "eval": ["eval", "--checkpoint", str(out), "--device", "cuda"],
+        "attack": ["attack", "--checkpoint", str(out), "--device", "cuda:0", "--no-plot"],
+    }
+    for name, argv in commands.items():
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"snnfunc {name}: error: device 'cuda")
+        assert "CUDA is not available" in err and err.count("\n") == 1
+    assert not (tmp_path / "cuda").exists()  # refused before anything was written
+
+
+def test_overwrite_with_resume_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", *SMALL, "--out", str(tmp_path), "--overwrite", "--resume"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "snnfunc train: error: --overwrite and --resume exclude each other: --resume continues "
+        "the run in --out, --overwrite starts a new one there\n"
+    )
+
+
+def test_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    def help_of(command: str) -> str:
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        return " ".join(capsys.readouterr().out.split())  # unwrapped
+
+    train = help_of("train")
+    assert "(default: digits+fcn cosine, mnist+conv cosine; otherwise constant)" in train
+    assert "(default: digits+fcn 6, digits+conv 5, mnist+fcn 3, mnist+conv 4; otherwise 1)" in train
+    assert "(default: digits)" in train and "(default: runs/snnfunc)" in train
+    assert "(default: None)" not in train and "(default: False)" not in train
+    assert "examples per batch (default: 512)" in help_of("eval")
+    attack = help_of("attack")
+    assert "(default: fgsm)" in attack and "(default: 10)" in attack and "(default: 0)" in attack

@@ -274,3 +274,39 @@ def test_documented_differences_of_forward_mode_spike() -> None:
     assert float(g_fn.abs()) > 0 and float(g_fm) == 0
     with pytest.raises(TypeError, match="derivative"):
         forward_mode_spike(lambda x: x)
+
+
+def test_functional_keeps_buffers_fixed_in_the_ensemble_and_per_sample_recipes() -> None:
+    import snnfunc.nn as snn
+    from snnfunc.func import functional
+
+    torch.manual_seed(0)
+    net = snn.Sequential(torch.nn.Linear(4, 3), snn.LIF(0.9, 1.0, size=3))  # fixed beta, thr
+    fixed = {name: t.clone() for name, t in net.named_buffers()}
+    assert fixed, "the LIF layer's beta and threshold are buffers"
+    params, pure = functional(net)
+    assert set(params) == {name for name, _ in net.named_parameters()}
+    xs, ys = torch.rand(8, 5, 4) * 3, torch.randint(0, 3, (5,))
+
+    def loss(params: dict[str, Tensor], xs: Tensor, ys: Tensor) -> Tensor:
+        step = lambda s, x: pure(params, x, s)  # noqa: E731
+        spikes = sf.scan(step, net.init_state(xs.shape[1:-1]), xs)[0]
+        return F.cross_entropy(spikes.sum(0).reshape(-1, 3), ys.reshape(-1))
+
+    # the ensemble recipe: stack 3 copies, train them all with one optimizer
+    stacked = {k: v.requires_grad_() for k, v in stack_params([params] * 3).items()}
+    optimizer = torch.optim.SGD(stacked.values(), lr=0.5)
+    for _ in range(3):
+        optimizer.zero_grad()
+        ensemble(loss)(stacked, xs, ys).sum().backward()
+        optimizer.step()
+    assert not torch.equal(stacked["layers.0.weight"][0], params["layers.0.weight"])
+    # per-sample gradients: one per Parameter, none for a buffer
+    per = per_sample_grads(loss, params, xs, ys[:, None], in_dims=(1, 0))
+    assert set(per) == set(params) and per["layers.0.weight"].shape == (5, 3, 4)
+    for name, value in fixed.items():  # the bound copies and the module's own: untouched
+        assert torch.equal(dict(net.named_buffers())[name], value)
+    # a buffer passed by name replaces the bound value (a threshold sweep)
+    high = dict(params, **{"layers.1.threshold": torch.tensor(1e9)})
+    spikes = pure(high, xs[0] * 1e3, net.init_state((5,)))[0]
+    assert not bool(spikes.any())

@@ -59,3 +59,12 @@ def test_the_version_is_written_once() -> None:
     assert "einops" not in " ".join(project["dependencies"])
     assert project["scripts"]["snnfunc"] == "snnfunc.app.cli:main"
     assert snnfunc.__version__.count(".") == 2
+
+
+def test_the_license_file_is_the_mit_license_pyproject_names() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == {"text": "MIT"}
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License\n\nCopyright (c) 2026 snnfunc developers\n")
+    assert "Permission is hereby granted, free of charge" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND' in text

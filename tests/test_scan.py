@@ -177,6 +177,13 @@ def test_errors_name_the_argument() -> None:
     step = partial(sf.lif_step, params=sf.LIFParams(0.9, 1.0))
     with pytest.raises(TypeError, match="step must be callable"):
         sf.scan(3, state, torch.zeros(2, 2))  # type: ignore[arg-type]
+    layer = sf.neuron(sf.lif_step, sf.LIFParams(0.9, 1.0))  # a Layer is no step: say what to do
+    with pytest.raises(TypeError, match=r"got Layer: .*sf.sequential\(layer, \.\.\.\).*layer.fn"):
+        sf.scan(layer, state, torch.zeros(2, 2))  # type: ignore[arg-type]
+    xs = torch.ones(3, 2)
+    torch.testing.assert_close(
+        sf.scan(sf.sequential(layer), (state,), xs)[0], sf.scan(layer.fn, state, xs)[0]
+    )
     with pytest.raises(ValueError, match="num_steps must be >= 1, got 0"):
         sf.scan(step, state, torch.zeros(2), num_steps=0)
     with pytest.raises(TypeError, match="num_steps must be an int"):

@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -303,3 +304,49 @@ def test_unknown_model_name() -> None:
         sst.params("lifx", 3)
     with pytest.raises(ValueError, match="model must be one of"):
         sst.states("LIF", (3,))
+
+
+_USER_PROPERTY_TEST = """
+import torch
+from hypothesis import given
+import snnfunc as sf
+from snnfunc.testing import assert_transform_compatible, check_surrogate, strategies as sst
+
+def my_step(state, x, params, *, spike_fn=sf.surrogate.DEFAULT_SPIKE):
+    h = params.beta * state.v + x - 0.05 * state.v.clamp(min=0)
+    z = spike_fn(h - params.threshold)
+    return z, sf.LIFState(h - z.detach() * params.threshold)
+
+@given(p=sst.params("lif", 4), v=sst.states("lif", (3, 4)), x=sst.input_currents((3, 4)),
+       spike_fn=sst.surrogates())
+def test_my_step(p, v, x, spike_fn):
+    assert_transform_compatible(my_step, v, x, p, spike_fn=spike_fn)
+
+@given(spike_fn=sst.surrogates())
+def test_my_surrogates(spike_fn):
+    check_surrogate(spike_fn)
+
+test_my_step()
+test_my_surrogates()
+print("passed")
+"""
+
+
+def test_checkers_pass_under_hypothesis_default_settings(tmp_path: Any) -> None:
+    # a user's property test: hypothesis' default settings (200 ms deadline), no conftest, no
+    # profile -- in a fresh process, where torch.func's first grad would take ~1 s
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_PROFILE"}
+    root = str(Path(sf.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-c", _USER_PROPERTY_TEST],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("passed")

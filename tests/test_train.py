@@ -71,18 +71,33 @@ def test_resume_after_a_crash_continues_exactly(
 def test_refuses_non_empty_out(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
     config = dataclasses.replace(FAST, out=str(tmp_path), max_batches=1, epochs=1, plots=False)
-    with pytest.raises(FileExistsError, match="not empty; pass --overwrite"):
+    with pytest.raises(FileExistsError, match="not empty; set overwrite=True") as err:
         run(config)
+    assert "--" not in str(err.value)  # Python callers are told the config field, not a flag
     run(dataclasses.replace(config, overwrite=True))
     assert (tmp_path / "keep.txt").read_text() == "mine"
-    with pytest.raises(FileNotFoundError, match="--resume: no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="resume=True but out=.* holds no checkpoint"):
         run(dataclasses.replace(config, out=str(tmp_path / "empty"), resume=True))
+    with pytest.raises(ValueError, match="overwrite=True and resume=True exclude each other"):
+        dataclasses.replace(config, overwrite=True, resume=True)
+
+
+def test_overwrite_removes_the_previous_runs_outputs(tmp_path: Path) -> None:
+    config = dataclasses.replace(FAST, out=str(tmp_path), max_batches=1, epochs=1)
+    run(config)
+    assert {p.name for p in tmp_path.glob("*.png")} == {"loss.png", "raster.png", "membrane.png"}
+    (tmp_path / "robustness.png").write_bytes(b"old")  # as `snnfunc attack` leaves it
+    (tmp_path / "notes.txt").write_text("mine")
+    run(dataclasses.replace(config, overwrite=True, plots=False))
+    assert not list(tmp_path.glob("*.png"))  # no stale plot beside the new checkpoint
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "metrics.json").is_file() and (tmp_path / "model.safetensors").is_file()
 
 
 def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     config = dataclasses.replace(FAST, out=str(tmp_path), max_batches=1, epochs=1, plots=False)
     run(config)
-    with pytest.raises(ValueError, match="--resume: lr is"):
+    with pytest.raises(ValueError, match="resume=True: lr is"):
         run(dataclasses.replace(config, resume=True, epochs=2, lr=0.1))
 
 
@@ -132,3 +147,91 @@ def test_every_loss_trains_the_digits_above_chance(tmp_path: Path, loss: str) ->
     assert second < 0.8 * first, (first, second)
     assert math.isfinite(metrics["test_loss"])
     assert metrics["test_accuracy"] > 0.5, metrics["test_accuracy"]
+
+
+def test_the_kernel_is_ready_before_training_and_the_backend_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    from snnfunc.fused import _cpu
+
+    monkeypatch.setattr(_cpu, "_state", {})  # as in a fresh process: nothing loaded yet
+    real_build = _cpu._build
+
+    def slow_build(cxx: str) -> Path:  # a cold build takes seconds
+        time.sleep(0.5)
+        return real_build(cxx)
+
+    monkeypatch.setattr(_cpu, "_build", slow_build)
+    loaded_at_first_epoch = []
+    real_epoch = snnfunc.app.train._train_epoch
+
+    def epoch(*args: Any, **kwargs: Any) -> Any:
+        loaded_at_first_epoch.append("lib" in _cpu._state)
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(snnfunc.app.train, "_train_epoch", epoch)
+    config = dataclasses.replace(FAST, out=str(tmp_path), max_batches=2, epochs=1, plots=False)
+    metrics = run(config)
+    assert loaded_at_first_epoch == [True]  # built before the first batch
+    assert capsys.readouterr().err.count("loading the fused C++ kernel") == 1
+    env = json.loads((tmp_path / "metrics.json").read_text())["environment"]
+    assert env == metrics["environment"]
+    assert env["prepare_seconds"] >= 0.5  # the build's time, not in train_seconds:
+    assert sum(e["seconds"] for e in metrics["epochs"]) == metrics["train_seconds"]
+    if _cpu.available():
+        assert env["fused_backend"] == "kernel" and env["kernel"]["path"].endswith(".so")
+    else:
+        assert env["fused_backend"] == "torch" and env["kernel"]["error"]
+
+
+def test_the_backend_without_the_kernel_and_for_a_neuron_without_a_fused_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snnfunc.fused import FUSED, _cpu
+
+    monkeypatch.setattr(_cpu, "_state", {})
+    monkeypatch.setenv("SNNFUNC_NO_EXT", "1")
+    config = dataclasses.replace(
+        FAST, out=str(tmp_path / "a"), max_batches=1, epochs=1, plots=False
+    )
+    env = run(config)["environment"]
+    assert env["fused_backend"] == "torch"
+    assert env["kernel"]["error"] == "disabled by SNNFUNC_NO_EXT"
+    unfused = next(n for n in ("alpha", "adlif", "alif", "lapicque") if n not in FUSED)
+    config = preset(neuron=unfused, hidden=(16,), num_steps=4, epochs=1, max_batches=1)
+    config = config.replace(out=str(tmp_path / "b"), plots=False, progress=False)
+    assert run(config)["environment"]["fused_backend"] == "scan"
+
+
+def test_the_run_plots_say_what_they_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from snnfunc.app import plot
+
+    figures: dict[str, Any] = {}
+    for name in ("loss_curve", "raster", "traces"):
+        real = getattr(plot, name)
+
+        def keep(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            figures[_name] = _real(*args, **kwargs)
+            return figures[_name]
+
+        monkeypatch.setattr(plot, name, keep)
+    config = preset("digits", "conv", epochs=2, max_batches=3, progress=False, out=str(tmp_path))
+    metrics = run(config)
+    assert [e["batches"] for e in metrics["epochs"]] == [3, 3]
+    assert all(0 <= e["test_accuracy"] <= 1 for e in metrics["epochs"])
+    loss_ax, acc_ax = figures["loss_curve"].axes
+    assert loss_ax.get_title() == "training loss: membrane_ce (digits, conv)"
+    assert [t.get_text() for t in loss_ax.texts] == ["epoch 1", "epoch 2"]
+    assert acc_ax.get_lines()[0].get_ydata().tolist() == pytest.approx(
+        [100 * e["test_accuracy"] for e in metrics["epochs"]]
+    )
+    raster = figures["raster"]
+    label = int(snnfunc.app.data.load_dataset("digits", "test").labels[0])
+    assert raster.get_suptitle().startswith(f"digits test image 0: label {label}, ")
+    titles = [ax.get_title() for ax in raster.axes]
+    assert titles[0].startswith("hidden 1: 12 channels of ") and titles[-1] == "output: 10 classes"
+    assert all(ax.get_ylabel().startswith("neuron (") for ax in raster.axes)
+    assert figures["traces"].axes[0].get_title().startswith("output membranes; digits test image 0")
+    assert {p.name for p in tmp_path.glob("*.png")} == {"loss.png", "raster.png", "membrane.png"}

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from snnfunc._checks import check_dtype_device
 from snnfunc.app.models import Model, ModelConfig, network
 
 __all__ = ["save_checkpoint", "load_checkpoint", "WEIGHTS_FILE", "CONFIG_FILE", "OPTIMIZER_FILE"]
@@ -154,8 +155,10 @@ def load_checkpoint(
     Raises:
         FileNotFoundError: no such directory, or a file is missing.
         ValueError: a corrupt or truncated file, or weights that do not match the config
-            (missing, unexpected or wrongly shaped tensors, named).
+            (missing, unexpected or wrongly shaped tensors, named); a ``device`` that is not
+            available here (``"cuda"`` on a CPU-only torch).
     """
+    check_dtype_device(torch.float32, device)
     root = Path(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"checkpoint directory not found: {root}")

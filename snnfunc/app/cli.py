@@ -16,6 +16,7 @@ its parser and sets ``func=handler`` (``handler(args) -> int`` exit status) with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -69,6 +70,51 @@ def _name_value(text: str) -> tuple[str, float]:
     return name.strip(), number
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: X)`` after every option's help that has a real default (not ``None``, a
+    switch's ``False`` or an empty list), unless the help already says its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default == [] or default == argparse.SUPPRESS
+        if unset or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _preset_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append to each ``train`` option whose default is ``None`` (the preset's) what it is:
+    the value of every :data:`~snnfunc.app.train.PRESETS` entry that sets it, and the config
+    field's default for the rest."""
+    from snnfunc.app.models import ModelConfig
+    from snnfunc.app.train import PRESETS, TrainConfig
+
+    field_defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    field_defaults.update({f.name: f.default for f in dataclasses.fields(TrainConfig)})
+    for action in parser._actions:
+        name = "neuron" if action.dest == "neuron" else action.dest
+        if action.default is not None or name not in field_defaults or action.help is None:
+            continue
+        if "default" in action.help:
+            continue
+
+        def show(value: Any) -> str:
+            if isinstance(value, tuple):
+                return ",".join(str(v) for v in value) or "none"
+            return str(value)
+
+        by_preset = [f"{d}+{a} {show(v[name])}" for (d, a), v in PRESETS.items() if name in v]
+        rest = field_defaults[name]
+        if isinstance(rest, dataclasses._MISSING_TYPE):
+            text = ", ".join(by_preset)
+        elif by_preset:
+            text = f"{', '.join(by_preset)}; otherwise {show(rest)}"
+        else:
+            text = show(rest)
+        action.help = f"{action.help} (default: {text})" if action.help else f"default: {text}"
+
+
 _PARAM_DEST = "neuron_param:"  # dest prefix of the generated --<param> flags
 
 
@@ -94,6 +140,7 @@ def add_train(subparsers: Subparsers) -> None:
 
     p = subparsers.add_parser(
         "train",
+        formatter_class=_HelpFormatter,
         help="train a spiking network (default: the bundled 8x8 digits, well under a minute)",
         description=(
             "Train, evaluate on the test split and write OUT/metrics.json, the checkpoint "
@@ -101,36 +148,46 @@ def add_train(subparsers: Subparsers) -> None:
             "the preset of the dataset and model (mnist+fcn = snnTorch tutorial 3)."
         ),
     )
-    p.add_argument("--dataset", choices=tuple(DATASETS), default="digits")
+    p.add_argument(
+        "--dataset", choices=tuple(DATASETS), default="digits", help="digits: 8x8, bundled"
+    )
     p.add_argument(
         "--data-dir",
         default=None,
-        help="directory of the MNIST IDX files (default ../shared/data/mnist if present)",
+        help="directory of the MNIST IDX files (default: ../shared/data/mnist if present)",
     )
     model = p.add_argument_group("model")
-    model.add_argument("--model", dest="arch", choices=tuple(ARCHITECTURES), default="fcn")
     model.add_argument(
-        "--neuron", choices=NEURONS, default=None, help="default: synaptic (fcn), lif (conv)"
+        "--model",
+        dest="arch",
+        choices=tuple(ARCHITECTURES),
+        default="fcn",
+        help="fcn: fully connected; conv: convolutional",
     )
     model.add_argument(
-        "--hidden", type=_int_list, default=None, help="e.g. 1000 or 1000,500; conv: 12,32"
+        "--neuron", choices=NEURONS, default=None, help="neuron model of every layer"
+    )
+    model.add_argument(
+        "--hidden",
+        type=_int_list,
+        default=None,
+        help="hidden sizes, e.g. 1000 or 1000,500; conv: channels, e.g. 12,32",
     )
     model.add_argument("--num-steps", type=_positive_int, default=None, help="time steps T")
     model.add_argument("--kernel-size", type=_positive_int, default=None, help="conv kernel")
     model.add_argument("--padding", type=int, default=None, help="conv zero padding")
-    model.add_argument("--reset", choices=RESET_MODES, default=None, help="default: subtract")
+    model.add_argument("--reset", choices=RESET_MODES, default=None, help="reset after a spike")
     model.add_argument(
         "--reset-delay",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="reset one step late, as snnTorch (the default); --no-reset-delay with --reset "
-        "zero is NIR's reset",
+        help="reset one step late, as snnTorch; --no-reset-delay with --reset zero is NIR's reset",
     )
     model.add_argument(
         "--surrogate",
         choices=tuple(SURROGATES),
         default=None,
-        help="surrogate gradient (default atan, as snnTorch; heaviside: tutorial 3's text)",
+        help="surrogate gradient (atan: as snnTorch 1.0; heaviside: tutorial 3's text)",
     )
     model.add_argument(
         "--learn",
@@ -160,23 +217,28 @@ def add_train(subparsers: Subparsers) -> None:
         help="any neuron param by name (repeatable), e.g. --param a=0.5",
     )
     run = p.add_argument_group("training")
-    run.add_argument("--epochs", type=_positive_int, default=None)
-    run.add_argument("--batch-size", type=_positive_int, default=None)
+    run.add_argument("--epochs", type=_positive_int, default=None, help="passes over the data")
+    run.add_argument("--batch-size", type=_positive_int, default=None, help="examples per step")
     run.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
     run.add_argument(
         "--schedule",
         choices=SCHEDULES,
         default=None,
-        help="learning-rate schedule (default constant; cosine for digits+fcn and mnist+conv)",
+        help="learning-rate schedule: constant, or cosine decay to 0 over the run",
     )
-    run.add_argument("--loss", choices=tuple(LOSSES), default=None, help="default membrane_ce")
-    run.add_argument("--seed", type=int, default=None, help="default 0")
-    run.add_argument("--device", default=None, help="cpu (default) or cuda[:N]")
-    run.add_argument("--out", default=None, help="output directory (default runs/snnfunc)")
-    run.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    run.add_argument("--loss", choices=tuple(LOSSES), default=None, help="training loss")
+    run.add_argument("--seed", type=int, default=None, help="seeds weights and batch order")
+    run.add_argument("--device", default=None, help="cpu or cuda[:N]")
+    run.add_argument("--out", default=None, help="output directory")
+    run.add_argument(
+        "--overwrite", action="store_true", help="write into a non-empty --out (not with --resume)"
+    )
     run.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     run.add_argument(
-        "--max-batches", type=_positive_int, default=None, help="batches per epoch cap"
+        "--max-batches",
+        type=_positive_int,
+        default=None,
+        help="batches per epoch cap (default: all)",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -187,6 +249,7 @@ def add_train(subparsers: Subparsers) -> None:
         "CUDA); only rank 0 writes. E.g. torchrun --nproc_per_node=2 -m snnfunc train "
         "--distributed",
     )
+    _preset_defaults(p)
     p.set_defaults(func=_run_train)
 
 
@@ -227,17 +290,26 @@ def add_eval(subparsers: Subparsers) -> None:
     from snnfunc.app.data import DATASETS
 
     p = subparsers.add_parser(
-        "eval", help="evaluate a checkpoint", description="Reload a checkpoint and evaluate it."
+        "eval",
+        formatter_class=_HelpFormatter,
+        help="evaluate a checkpoint",
+        description="Reload a checkpoint and evaluate it.",
     )
     p.add_argument(
         "--checkpoint", required=True, help="directory with model.safetensors + config.json"
     )
     p.add_argument("--dataset", choices=tuple(DATASETS), default=None, help="default: as trained")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--batch-size", type=_positive_int, default=512)
+    p.add_argument("--data-dir", default=None, help="MNIST directory (default: as trained)")
+    p.add_argument("--batch-size", type=_positive_int, default=512, help="examples per batch")
     p.add_argument("--num-steps", type=_positive_int, default=None, help="default: as trained")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON, with metrics.json's keys (test_accuracy, "
+        "test_accuracy_membrane, test_loss, test_samples) and dataset, checkpoint; the old "
+        "keys accuracy, accuracy_membrane, loss, samples are deprecated",
+    )
     p.set_defaults(func=_run_eval)
 
 
@@ -253,13 +325,30 @@ def _run_eval(args: argparse.Namespace) -> int:
         device=args.device,
     )
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(_eval_json(result)))
     else:
         print(
             f"{result['dataset']} test accuracy {result['accuracy']:.4f} (by spike count; "
             f"membrane {result['accuracy_membrane']:.4f}) on {int(result['samples'])} samples"
         )
     return 0
+
+
+# evaluate()'s keys -> metrics.json's; eval --json prints both (the old ones are deprecated)
+_METRICS_KEYS = {
+    "accuracy": "test_accuracy",
+    "accuracy_membrane": "test_accuracy_membrane",
+    "loss": "test_loss",
+    "samples": "test_samples",
+}
+
+
+def _eval_json(result: dict[str, Any]) -> dict[str, Any]:
+    """``eval --json``: metrics.json's key names (``test_accuracy``, ...), then ``dataset``,
+    ``checkpoint`` and the deprecated old names (``accuracy``, ...) with the same values."""
+    out = {new: result[old] for old, new in _METRICS_KEYS.items()}
+    out["test_samples"] = int(out["test_samples"])
+    return {**out, **result}
 
 
 def _eps_list(text: str) -> list[float]:
@@ -277,6 +366,7 @@ def add_attack(subparsers: Subparsers) -> None:
 
     p = subparsers.add_parser(
         "attack",
+        formatter_class=_HelpFormatter,
         help="robust accuracy of a checkpoint under FGSM/PGD",
         description="Attack a checkpoint's test split (L-inf FGSM or PGD on pixels in [0, 1]) and "
         "print robust accuracy against eps; save the plot (see snnfunc.attacks).",
@@ -285,9 +375,11 @@ def add_attack(subparsers: Subparsers) -> None:
         "--checkpoint", required=True, help="directory with model.safetensors + config.json"
     )
     p.add_argument("--eps", type=_eps_list, default=[0.0, 0.02, 0.05, 0.1], help="e.g. 0,0.05")
-    p.add_argument("--attack", choices=("fgsm", "pgd"), default="fgsm")
+    p.add_argument("--attack", choices=("fgsm", "pgd"), default="fgsm", help="the attack")
     p.add_argument("--steps", type=_positive_int, default=10, help="PGD steps")
-    p.add_argument("--alpha", type=_positive_float, default=None, help="PGD step (2.5 eps/steps)")
+    p.add_argument(
+        "--alpha", type=_positive_float, default=None, help="PGD step (default: 2.5 eps/steps)"
+    )
     p.add_argument(
         "--encoding",
         choices=("direct", "rate"),
@@ -295,13 +387,15 @@ def add_attack(subparsers: Subparsers) -> None:
         help="direct: the image is the input current (as trained); rate: snnfunc.rate spikes",
     )
     p.add_argument("--dataset", choices=tuple(DATASETS), default=None, help="default: as trained")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--batch-size", type=_positive_int, default=512)
+    p.add_argument("--data-dir", default=None, help="MNIST directory (default: as trained)")
+    p.add_argument("--batch-size", type=_positive_int, default=512, help="examples per batch")
     p.add_argument("--num-steps", type=_positive_int, default=None, help="default: as trained")
-    p.add_argument("--max-samples", type=_positive_int, default=None, help="first N test images")
+    p.add_argument(
+        "--max-samples", type=_positive_int, default=None, help="first N test images (default: all)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the rate encoder's noise")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default=None, help="plot path (default CHECKPOINT/robustness.png)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--out", default=None, help="plot path (default: CHECKPOINT/robustness.png)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run_attack)
@@ -361,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     from snnfunc import __version__
 
     parser = argparse.ArgumentParser(
-        prog="snnfunc", description="Train and evaluate spiking neural networks."
+        prog="snnfunc",
+        description="Train and evaluate spiking neural networks.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"snnfunc {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -381,7 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as err:
-        print(f"snnfunc {args.command}: error: {err}", file=sys.stderr)
+        message = getattr(err, "cli_message", err)  # in flag words where the library has them
+        print(f"snnfunc {args.command}: error: {message}", file=sys.stderr)
         return 2
     return status
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from snnfunc._checks import check_tensor
@@ -42,14 +43,23 @@ def raster(
     *,
     titles: Sequence[str] | None = None,
     max_neurons: int = 200,
+    spread: bool = False,
+    title: str | None = None,
 ) -> Any:
     """Spike raster: one dot per spike, time on x, neuron on y.
+
+    Each panel's y label says how many of its neurons it shows (``neuron (all 10)``,
+    ``neuron (first 200 of 768)``, ``neuron (200 of 768, evenly spaced)``).
 
     Args:
         spikes: ``[T, N]`` (one sample; extra dims are flattened into ``N``), or a sequence of
             them (e.g. every layer of a network), drawn as stacked panels.
         titles: one title per panel.
-        max_neurons: show at most this many neurons per panel (the first ones).
+        max_neurons: show at most this many neurons per panel: the first ones, or with
+            ``spread`` evenly spaced ones over all ``N`` (every channel of a conv layer
+            ``[T, C, H, W]``, not just the first).
+        spread: pick the shown neurons evenly spaced instead of the first ``max_neurons``.
+        title: a title over all panels (e.g. which sample it is).
     Returns:
         The Figure.
     """
@@ -61,15 +71,29 @@ def raster(
     fig = _figure(figsize=(8, 1.0 + 1.8 * len(layers)), layout="constrained")
     axes = fig.subplots(len(layers), 1, squeeze=False)[:, 0]
     for k, (ax, layer) in enumerate(zip(axes, layers, strict=True)):
-        data = _as_2d("spikes", layer)[:, :max_neurons]
+        full = _as_2d("spikes", layer)
+        total = full.shape[1]
+        if total > max_neurons and spread:
+            index = torch.linspace(0, total - 1, max_neurons).round().long()
+            data = full[:, index]
+            shown = f"neuron ({data.shape[1]} of {total}, evenly spaced)"
+        else:
+            data = full[:, :max_neurons]
+            shown = (
+                f"neuron (all {total})"
+                if total <= max_neurons
+                else f"neuron (first {max_neurons} of {total})"
+            )
         t, n = data.nonzero(as_tuple=True)
         ax.scatter(t.numpy(), n.numpy(), s=4, c="black", marker="|")
         ax.set_xlim(-0.5, data.shape[0] - 0.5)
         ax.set_ylim(-0.5, data.shape[1] - 0.5)
-        ax.set_ylabel("neuron")
+        ax.set_ylabel(shown, fontsize=8)
         if titles is not None:
             ax.set_title(titles[k], fontsize=9)
     axes[-1].set_xlabel("time step")
+    if title is not None:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -78,13 +102,18 @@ def traces(
     *,
     threshold: float | None = None,
     labels: Sequence[str] | None = None,
+    title: str | None = None,
 ) -> Any:
     """Membrane traces over time, one line per neuron.
+
+    The legend (up to 20 neurons) sits outside the axes, to the right, so it covers no trace;
+    the threshold line is drawn on top of the traces.
 
     Args:
         membrane: ``[T, N]`` (one sample).
         threshold: draw the firing threshold as a dashed line.
         labels: one legend label per neuron (default the neuron index).
+        title: the axes title.
     Returns:
         The Figure.
     """
@@ -96,11 +125,16 @@ def traces(
     for k in range(data.shape[1]):
         ax.plot(data[:, k].numpy(), label=labels[k] if labels is not None else str(k))
     if threshold is not None:
-        ax.axhline(threshold, color="gray", linestyle="--", linewidth=1, label="threshold")
+        top = max((line.get_zorder() for line in ax.get_lines()), default=2.0) + 1
+        ax.axhline(
+            threshold, color="black", linestyle="--", linewidth=1.2, label="threshold", zorder=top
+        )
     ax.set_xlabel("time step")
     ax.set_ylabel("membrane")
+    if title is not None:
+        ax.set_title(title, fontsize=10)
     if data.shape[1] <= 20:
-        ax.legend(fontsize=7, ncol=2, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 
@@ -127,25 +161,65 @@ def spike_counts(spikes: Tensor, *, labels: Sequence[str] | None = None) -> Any:
     return fig
 
 
-def loss_curve(losses: Sequence[float], *, smooth: int = 20) -> Any:
+def loss_curve(
+    losses: Sequence[float],
+    *,
+    smooth: int = 20,
+    title: str | None = None,
+    epoch_ends: Sequence[int] | None = None,
+    accuracy: Sequence[float] | None = None,
+) -> Any:
     """Training loss per batch, with a running mean over ``smooth`` batches.
 
     Args:
         losses: one value per batch.
         smooth: window of the running mean (1: none).
+        title: the axes title (e.g. the loss's name).
+        epoch_ends: the number of batches done at the end of each epoch: a dotted vertical
+            line there, labelled with the epoch.
+        accuracy: one test accuracy (a fraction) per epoch, drawn at ``epoch_ends`` in % on a
+            second y axis (needs ``epoch_ends`` of the same length).
     Returns:
         The Figure.
     """
     values = [float(v) for v in losses]
+    ends = [int(e) for e in epoch_ends] if epoch_ends is not None else []
+    if accuracy is not None and len(accuracy) != len(ends):
+        raise ValueError(f"accuracy has {len(accuracy)} values for {len(ends)} epoch_ends")
     fig = _figure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
-    ax.plot(values, alpha=0.4, label="batch")
+    handles = ax.plot(values, alpha=0.4, label="batch")
     if smooth > 1 and len(values) >= smooth:
         running = [sum(values[k - smooth : k]) / smooth for k in range(smooth, len(values) + 1)]
-        ax.plot(range(smooth - 1, len(values)), running, label=f"mean of {smooth}")
+        handles += ax.plot(range(smooth - 1, len(values)), running, label=f"mean of {smooth}")
+    for k, end in enumerate(ends):
+        ax.axvline(end - 0.5, color="gray", linestyle=":", linewidth=0.8, zorder=0)
+        ax.annotate(
+            f"epoch {k + 1}",
+            (end - 0.5, 0.02),
+            xycoords=("data", "axes fraction"),
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="gray",
+            rotation=90,
+        )
     ax.set_xlabel("batch")
     ax.set_ylabel("loss")
-    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    if accuracy is not None and ends:
+        acc_ax = ax.twinx()
+        handles += acc_ax.plot(
+            [e - 0.5 for e in ends],
+            [100 * float(a) for a in accuracy],
+            color="tab:green",
+            marker="o",
+            label="test accuracy",
+        )
+        acc_ax.set_ylabel("test accuracy (%)")
+        acc_ax.set_ylim(0, 100)
+    ax.legend(handles=handles, loc="center right")
     return fig
 
 

@@ -2,13 +2,18 @@
 
 Each ``assert_*`` raises ``AssertionError`` naming the transform or quantity that disagreed;
 each ``check_*`` does the same and returns what it measured.
+
+Importing this module runs :func:`warm_up` once: the first ``torch.func.grad`` of a process
+imports ``torch._dynamo`` (about a second), which would otherwise land inside the first
+hypothesis example and exceed hypothesis' default 200 ms ``deadline``. With the warm-up done at
+import, the checkers run under hypothesis' default settings.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import cache, partial
 from typing import Any, NamedTuple
 
 import torch
@@ -24,7 +29,25 @@ __all__ = [
     "SurrogateReport",
     "check_rate_convergence",
     "assert_scan_equivalent",
+    "warm_up",
 ]
+
+
+@cache
+def warm_up() -> None:
+    """Run ``vmap``, ``grad``, ``jacrev`` and ``vmap(grad)`` once on a tiny function, so that
+    torch.func's one-time setup (the first ``grad`` imports ``torch._dynamo``, ~1 s) is not
+    paid inside a timed hypothesis example. Cached: later calls do nothing. Called when this
+    module is imported; call it yourself before timing your own transform code."""
+    x = torch.ones(2, 1)
+
+    def f(v: Tensor) -> Tensor:
+        return (v * v).sum()
+
+    vmap(torch.sin)(x)
+    grad(f)(x[0])
+    jacrev(torch.sin)(x[0])
+    vmap(grad(f))(x)
 
 
 def _close(what: str, got: Any, want: Any, rtol: float | None, atol: float | None) -> None:
@@ -469,3 +492,6 @@ def assert_scan_equivalent(
             )
         )
     _close("gradients vs scan(reference)", grads[0], grads[1], rtol, atol)
+
+
+warm_up()  # at import: outside any timed hypothesis example (see the module docstring)
