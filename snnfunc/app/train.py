@@ -490,12 +490,13 @@ def _prepare_fused(config: TrainConfig, *, notice: bool) -> dict[str, Any]:
     (a cold build takes ~15 s), and timing it apart, keeps it out of ``train_seconds`` and the
     first epoch's progress bar.
 
-    The backends agree on the forward bit for bit, but the backward of the kernel sums over
-    time in another order than the pure-torch scan (weight gradients differ by ~1 ulp), and over
-    a run's Adam steps that changes which neurons cross the threshold: two backends, like two
-    thread counts, end at different and equally good weights. Digits + fcn at seed 0 (this
-    version): 93.33% test accuracy by spike count with the kernel, 93.78% with
-    ``SNNFUNC_NO_EXT=1`` -- 2 of 450 test images. Compare runs of one backend only.
+    The backends agree on the forward bit for bit, but their backwards sum in different orders
+    (the kernel's also depends on the thread count), so weight gradients differ by ~1 ulp, and
+    over a run's Adam steps that changes which neurons cross the threshold: different backends
+    or thread counts end at different and equally good weights. Digits + fcn at seed 0: 93.33%
+    test accuracy by spike count with the kernel on 1 thread, 93.78% with the kernel on 2
+    threads and with ``SNNFUNC_NO_EXT=1`` (2 of 450 test images). Compare runs of one backend and
+    thread count (both are in ``metrics.json["environment"]``).
     """
     from snnfunc.fused import FUSED, _cpu, kernel_build_info
     from snnfunc.fused._function import choose_backend
