@@ -1,0 +1,119 @@
+"""Regenerate the numbers the documentation quotes; run by hand, commit the output.
+
+    python benchmarks/docs_numbers.py                 # both tables (a few minutes on 2 cores)
+    python benchmarks/docs_numbers.py --only digits   # or --only w1
+
+Writes ``docs/_numbers/digits.md`` (test accuracy of the default ``snnfunc train`` over seeds),
+``docs/_numbers/w1.md`` (W1: one LIF layer forward+backward at 25 x 128 x 1000, every
+implementation installed here) and ``docs/_numbers/numbers.json`` (the raw values). Each table
+says the machine, the load average and the date it was measured; the docs include the files
+with ``pymdownx.snippets`` (``--8<-- "docs/_numbers/digits.md"``). CI never runs this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "_numbers"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def stamp() -> str:
+    import torch
+    from _common import machine
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"Measured {now} on {machine()}; load average {load} (1, 5, 15 min); torch {torch.__version__}."
+
+
+def digits(seeds: list[int]) -> dict[str, Any]:
+    from snnfunc.app.train import preset, run
+
+    rows = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = preset("digits", seed=seed, out=tmp, progress=False, plots=False)
+            m = run(config)
+        rows.append(
+            {
+                "seed": seed,
+                "epochs": config.epochs,
+                "test_accuracy": m["test_accuracy"],
+                "test_accuracy_membrane": m["test_accuracy_membrane"],
+                "train_seconds": m["train_seconds"],
+            }
+        )
+        print(rows[-1], flush=True)
+    lines = [
+        "| seed | epochs | test accuracy, by spike count | by mean membrane | train time (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['seed']} | {r['epochs']} | {100 * r['test_accuracy']:.1f}% | "
+            f"{100 * r['test_accuracy_membrane']:.1f}% | {r['train_seconds']:.1f} |"
+        )
+    text = (
+        "\n".join(lines)
+        + "\n\n"
+        + "`snnfunc train` (the digits preset: fcn 64-128-10, Synaptic, T = 25, 450 test images), "
+        + f"`preset('digits', seed=...)`. {stamp()} "
+        + "Regenerate with `python benchmarks/docs_numbers.py --only digits`.\n"
+    )
+    (OUT / "digits.md").write_text(text, encoding="utf-8")
+    return {"rows": rows, "stamp": stamp()}
+
+
+def w1(reps: int) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "w1_lif_layer.py"),
+        "--size",
+        "25x128x1000",
+        "--no-memory",
+        "--reps",
+        str(reps),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    peers = [line for line in done.stdout.splitlines() if line.startswith("Peers:")]
+    text = (
+        "\n".join(table)
+        + "\n\n"
+        + f"W1, one LIF layer at T x B x N = 25 x 128 x 1000, 2 torch threads, ms, median (min) of "
+        + f"{reps} interleaved reps. {peers[0] if peers else ''} {stamp()} Regenerate with "
+        + "`python benchmarks/docs_numbers.py --only w1`; the method is in `benchmarks/README.md`.\n"
+    )
+    (OUT / "w1.md").write_text(text, encoding="utf-8")
+    return {"table": table, "stamp": stamp()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=["digits", "w1"], default=None)
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds for the digits table")
+    p.add_argument("--reps", type=int, default=7)
+    args = p.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "numbers.json"
+    numbers = json.loads(path.read_text()) if path.exists() else {}
+    if args.only in (None, "digits"):
+        numbers["digits"] = digits([int(s) for s in args.seeds.split(",")])
+    if args.only in (None, "w1"):
+        numbers["w1"] = w1(args.reps)
+    path.write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
