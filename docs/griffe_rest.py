@@ -53,7 +53,13 @@ def _fence(text: str) -> str:
                 body.pop(0)
             if body:
                 cut = min(len(b) - len(b.lstrip()) for b in body if b.strip())
-                out += ["", indent + "```text", *(indent + b[cut:] for b in body), indent + "```", ""]
+                out += [
+                    "",
+                    indent + "```text",
+                    *(indent + b[cut:] for b in body),
+                    indent + "```",
+                    "",
+                ]
             continue
         if stripped.startswith("```"):  # a Markdown fence already
             out.append(line)
