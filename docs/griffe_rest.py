@@ -2,7 +2,8 @@
 
 snnfunc's docstrings are Google style with a few reST constructs. Before the Google parser
 runs, this fences bare doctests (``>>>`` blocks) and ``.. math::`` blocks as code, and turns
-reST roles (``:func:`x```) and ``double backticks`` into Markdown inline code.
+reST roles (``:func:`x```) and ``double backticks`` into Markdown inline code, and shows reST
+simple tables as text.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import griffe
 _ROLE = re.compile(r":(?:func|class|mod|data|attr|meth|obj|exc|math|py:\w+):`~?([^`]+)`")
 
 
+_DOUBLE = re.compile(r"(?<!`)``(?!`)(.+?)(?<!`)``(?!`)", re.S)
+_BORDER = re.compile(r"^=+( +=+)+$")
+
+
 def _fence(text: str) -> str:
+    text = _DOUBLE.sub(r"`\1`", _ROLE.sub(r"`\1`", text))
     lines = text.split("\n")
     out: list[str] = []
     i = 0
@@ -29,6 +35,14 @@ def _fence(text: str) -> str:
                 block.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i])
                 i += 1
             out += [indent + "```pycon", *(indent + b for b in block), indent + "```"]
+            continue
+        if _BORDER.match(stripped):  # a reST simple table: top, header rule, bottom
+            block, borders = [], 0
+            while i < len(lines) and borders < 3:
+                borders += bool(_BORDER.match(lines[i].strip()))
+                block.append(lines[i][len(indent) :].replace("`", ""))
+                i += 1
+            out += ["", indent + "```text", *(indent + b for b in block), indent + "```", ""]
             continue
         if stripped.startswith(".. math::"):  # the formula, as text
             block = [stripped[len(".. math::") :].strip()]
@@ -61,10 +75,7 @@ def _fence(text: str) -> str:
                     "",
                 ]
             continue
-        if stripped.startswith("```"):  # a Markdown fence already
-            out.append(line)
-        else:
-            out.append(re.sub(r"``([^`]+)``", r"`\1`", _ROLE.sub(r"`\1`", line)))
+        out.append(line)
         i += 1
     return "\n".join(out)
 
