@@ -1,9 +1,10 @@
 """Regenerate the numbers the documentation quotes; run by hand, commit the output.
 
-    python benchmarks/docs_numbers.py                 # both tables (a few minutes on 2 cores)
-    python benchmarks/docs_numbers.py --only digits   # or --only w1
+    python benchmarks/docs_numbers.py                 # every table (about 10 minutes on 2 cores)
+    python benchmarks/docs_numbers.py --only digits   # or --only w1, --only mnist
 
 Writes ``docs/_numbers/digits.md`` (test accuracy of the default ``snnfunc train`` over seeds),
+``docs/_numbers/mnist.md`` (tutorial 3 and the conv model on MNIST),
 ``docs/_numbers/w1.md`` (W1: one LIF layer forward+backward at 25 x 128 x 1000, every
 implementation installed here) and ``docs/_numbers/numbers.json`` (the raw values). Each table
 says the machine, the load average and the date it was measured; the docs include the files
@@ -77,6 +78,56 @@ def digits(seeds: list[int]) -> dict[str, Any]:
     return {"rows": rows, "stamp": stamp()}
 
 
+MNIST_RUNS = {  # name -> (arch, overrides, command)
+    "snnTorch tutorial 3": ("fcn", {}, "snnfunc train --dataset mnist"),
+    "conv": ("conv", {}, "snnfunc train --dataset mnist --model conv"),
+}
+
+
+def mnist(data_dir: str | None) -> dict[str, Any]:
+    from snnfunc.app.train import preset, run
+    from snnfunc.fused import kernel_available
+
+    kernel_available()
+    rows = []
+    for name, (arch, overrides, command) in MNIST_RUNS.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            config = preset(
+                "mnist", arch, out=tmp, progress=False, plots=False, data_dir=data_dir, **overrides
+            )
+            m = run(config)
+        rows.append(
+            {
+                "run": name,
+                "command": command,
+                "epochs": config.epochs,
+                "test_accuracy": m["test_accuracy"],
+                "test_accuracy_membrane": m["test_accuracy_membrane"],
+                "train_seconds": m["train_seconds"],
+            }
+        )
+        print(rows[-1], flush=True)
+    lines = [
+        "| run | command | epochs | test accuracy, by spike count | by mean membrane | "
+        "train time (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['run']} | `{r['command']}` | {r['epochs']} | {100 * r['test_accuracy']:.2f}% | "
+            f"{100 * r['test_accuracy_membrane']:.2f}% | {r['train_seconds']:.0f} |"
+        )
+    text = (
+        "\n".join(lines)
+        + "\n\n"
+        + "MNIST, 10,000 test images, seed 0, the presets of `snnfunc.app.train.PRESETS`. "
+        + f"{stamp()} Regenerate with `python benchmarks/docs_numbers.py --only mnist` "
+        + "(`--mnist-dir DIR`; a few minutes).\n"
+    )
+    (OUT / "mnist.md").write_text(text, encoding="utf-8")
+    return {"rows": rows, "stamp": stamp()}
+
+
 def w1(reps: int) -> dict[str, Any]:
     cmd = [
         sys.executable,
@@ -106,7 +157,8 @@ def w1(reps: int) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["digits", "w1"], default=None)
+    p.add_argument("--only", choices=["digits", "w1", "mnist"], default=None)
+    p.add_argument("--mnist-dir", default=None, help="MNIST IDX files (default ../shared/...)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds for the digits table")
     p.add_argument("--reps", type=int, default=7)
     args = p.parse_args()
@@ -115,6 +167,8 @@ def main() -> None:
     numbers = json.loads(path.read_text()) if path.exists() else {}
     if args.only in (None, "digits"):
         numbers["digits"] = digits([int(s) for s in args.seeds.split(",")])
+    if args.only in (None, "mnist"):
+        numbers["mnist"] = mnist(args.mnist_dir)
     if args.only in (None, "w1"):
         numbers["w1"] = w1(args.reps)
     path.write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
