@@ -1,9 +1,10 @@
 """Regenerate the numbers the documentation quotes; run by hand, commit the output.
 
     python benchmarks/docs_numbers.py                 # every table (about 10 minutes on 2 cores)
-    python benchmarks/docs_numbers.py --only digits   # or --only w1, --only mnist
+    python benchmarks/docs_numbers.py --only digits   # or attacks, w1, mnist
 
 Writes ``docs/_numbers/digits.md`` (test accuracy of the default ``snnfunc train`` over seeds),
+``docs/_numbers/attacks.md`` (robust accuracy of that model under FGSM and PGD),
 ``docs/_numbers/mnist.md`` (tutorial 3 and the conv model on MNIST),
 ``docs/_numbers/w1.md`` (W1: one LIF layer forward+backward at 25 x 128 x 1000, every
 implementation installed here) and ``docs/_numbers/numbers.json`` (the raw values). Each table
@@ -76,6 +77,40 @@ def digits(seeds: list[int]) -> dict[str, Any]:
     )
     (OUT / "digits.md").write_text(text, encoding="utf-8")
     return {"rows": rows, "stamp": stamp()}
+
+
+ATTACKS = {  # column -> attack_checkpoint options
+    "FGSM": dict(attack="fgsm"),
+    "PGD-10": dict(attack="pgd", steps=10),
+    "FGSM, `--encoding rate`": dict(attack="fgsm", encoding="rate"),
+}
+EPS = (0.0, 0.02, 0.05, 0.1)
+
+
+def attacks() -> dict[str, Any]:
+    from snnfunc.app.evaluate import attack_checkpoint
+    from snnfunc.app.train import preset, run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = preset("digits", out=tmp, progress=False, plots=False)
+        run(config)
+        results = {name: attack_checkpoint(tmp, EPS, **opts) for name, opts in ATTACKS.items()}
+    lines = ["| eps | " + " | ".join(ATTACKS) + " |", "|---" * (len(ATTACKS) + 1) + "|"]
+    for k, eps in enumerate(EPS):
+        cells = [
+            f"{100 * r['accuracy'][k]:.1f}% / {100 * r['accuracy_membrane'][k]:.1f}%"
+            for r in results.values()
+        ]
+        lines.append(f"| {eps:g} | " + " | ".join(cells) + " |")
+    text = (
+        "\n".join(lines)
+        + "\n\n"
+        + f"The default digits model (`snnfunc train`, seed 0, {config.epochs} epochs), "
+        + f"{results['FGSM']['samples']} test images; accuracy by spike count / by mean membrane. "
+        + f"{stamp()} Regenerate with `python benchmarks/docs_numbers.py --only attacks`.\n"
+    )
+    (OUT / "attacks.md").write_text(text, encoding="utf-8")
+    return {"results": results, "stamp": stamp()}
 
 
 MNIST_RUNS = {  # name -> (arch, overrides, command)
@@ -157,7 +192,7 @@ def w1(reps: int) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["digits", "w1", "mnist"], default=None)
+    p.add_argument("--only", choices=["digits", "attacks", "w1", "mnist"], default=None)
     p.add_argument("--mnist-dir", default=None, help="MNIST IDX files (default ../shared/...)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds for the digits table")
     p.add_argument("--reps", type=int, default=7)
@@ -167,6 +202,8 @@ def main() -> None:
     numbers = json.loads(path.read_text()) if path.exists() else {}
     if args.only in (None, "digits"):
         numbers["digits"] = digits([int(s) for s in args.seeds.split(",")])
+    if args.only in (None, "attacks"):
+        numbers["attacks"] = attacks()
     if args.only in (None, "mnist"):
         numbers["mnist"] = mnist(args.mnist_dir)
     if args.only in (None, "w1"):
