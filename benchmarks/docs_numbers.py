@@ -1,15 +1,16 @@
 """Regenerate the numbers the documentation quotes; run by hand, commit the output.
 
     python benchmarks/docs_numbers.py                 # every table (about 10 minutes on 2 cores)
-    python benchmarks/docs_numbers.py --only digits   # or attacks, w1, mnist
+    python benchmarks/docs_numbers.py --only digits   # or attacks, w1, w2, mnist
 
 Writes ``docs/_numbers/digits.md`` (test accuracy of the default ``snnfunc train`` over seeds),
 ``docs/_numbers/attacks.md`` (robust accuracy of that model under FGSM and PGD),
 ``docs/_numbers/mnist.md`` (tutorial 3 and the conv model on MNIST),
 ``docs/_numbers/w1.md`` (W1: one LIF layer forward+backward at 25 x 128 x 1000, every
-implementation installed here) and ``docs/_numbers/numbers.json`` (the raw values). Each table
-says the machine, the load average and the date it was measured; the docs include the files
-with ``pymdownx.snippets`` (``--8<-- "docs/_numbers/digits.md"``). CI never runs this script.
+implementation installed here), ``docs/_numbers/w2.md`` (W2: the tutorial-3 training step)
+and ``docs/_numbers/numbers.json`` (the raw values). Each table says the machine, the load
+average and the date it was measured; the docs include the files with ``pymdownx.snippets``
+(``--8<-- "docs/_numbers/digits.md"``). CI never runs this script.
 """
 
 from __future__ import annotations
@@ -163,36 +164,48 @@ def mnist(data_dir: str | None) -> dict[str, Any]:
     return {"rows": rows, "stamp": stamp()}
 
 
-def w1(reps: int) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        str(ROOT / "benchmarks" / "w1_lif_layer.py"),
-        "--size",
-        "25x128x1000",
-        "--no-memory",
-        "--reps",
-        str(reps),
-    ]
+BENCHES = {  # name -> (script, its arguments, what the table shows)
+    "w1": (
+        "w1_lif_layer.py",
+        ["--size", "25x128x1000", "--no-memory"],
+        "W1, one LIF layer at T x B x N = 25 x 128 x 1000, ms",
+    ),
+    "w2": (
+        "w2_training_step.py",
+        ["--no-memory"],
+        "W2, one training step of snnTorch's tutorial 3 (784-1000-10 Synaptic, T = 25, B = 128), "
+        "ms",
+    ),
+}
+
+
+def bench(name: str, reps: int) -> dict[str, Any]:
+    """Run one benchmark script and keep its table, its peers and its machine line."""
+    script, extra, what = BENCHES[name]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / script), *extra, "--reps", str(reps)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
-    peers = [line for line in done.stdout.splitlines() if line.startswith("Peers:")]
-    where = [line for line in done.stdout.splitlines() if line.startswith("## W1 LIF layer (")]
-    machine = where[0][len("## W1 LIF layer (") : -1] if where else None
+    out = done.stdout.splitlines()
+    table = [line for line in out if line.startswith("|")]
+    peers = [line for line in out if line.startswith("Peers:")]
+    notes = [line for line in out if line.startswith("Losses:")]
+    where = [line for line in out if line.startswith("## ")]
+    machine = where[0][where[0].index("(") + 1 : -1] if where and "(" in where[0] else None
     text = (
         "\n".join(table)
         + "\n\n"
-        + f"W1, one LIF layer at T x B x N = 25 x 128 x 1000, ms, median (min) of {reps} "
-        + f"interleaved reps. {peers[0] + '.' if peers else ''} {stamp(machine)} "
-        + "Regenerate with `python benchmarks/docs_numbers.py --only w1`; the method is in "
+        + f"{what}, median (min) of {reps} interleaved reps. "
+        + "".join(f"{line} " for line in notes)
+        + f"{peers[0] + '.' if peers else ''} {stamp(machine)} "
+        + f"Regenerate with `python benchmarks/docs_numbers.py --only {name}`; the method is in "
         + "`benchmarks/README.md`.\n"
     )
-    (OUT / "w1.md").write_text(text, encoding="utf-8")
+    (OUT / f"{name}.md").write_text(text, encoding="utf-8")
     return {"table": table, "stamp": stamp(machine)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["digits", "attacks", "w1", "mnist"], default=None)
+    p.add_argument("--only", choices=["digits", "attacks", "w1", "w2", "mnist"], default=None)
     p.add_argument("--mnist-dir", default=None, help="MNIST IDX files (default ../shared/...)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds for the digits table")
     p.add_argument("--reps", type=int, default=7)
@@ -206,8 +219,9 @@ def main() -> None:
         numbers["attacks"] = attacks()
     if args.only in (None, "mnist"):
         numbers["mnist"] = mnist(args.mnist_dir)
-    if args.only in (None, "w1"):
-        numbers["w1"] = w1(args.reps)
+    for name in BENCHES:
+        if args.only in (None, name):
+            numbers[name] = bench(name, args.reps)
     path.write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
 
 
