@@ -53,7 +53,7 @@ def _sample(p: Tensor, u: Tensor, dtype: torch.dtype) -> Tensor:
         z = u < p
         if dtype == torch.bool:
             return z
-        # NaN policy (see the README): a NaN probability gives a NaN spike, never a silent 0.
+        # NaN policy (docs/reliability.md): a NaN probability gives a NaN spike, never a silent 0.
         # (Eager calls reject NaN up front; this is the traced path, where values can't be read.)
         return torch.where(torch.isnan(p), p.detach().to(dtype), z.to(dtype))
     c = _threshold(p)

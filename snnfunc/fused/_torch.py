@@ -29,7 +29,7 @@ A gradient no path of the reference's graph carries is *absent* (``None``), not 
 (``gz``) when the loss does not use them, the final state's (``gv``, ``gi``) when it does not use
 it, ``gr`` when the reset is detached or is ``"none"`` (``R`` does not read its spike). A term with
 an absent factor is dropped, as autograd never runs the node: ``0 * S'(nan)`` or ``0 * (1 - nan)``
-would be NaN where the reference has no term at all (README, "NaN policy").
+would be NaN where the reference has no term at all (docs/reliability.md, "NaN policy").
 
 Only out-of-place torch ops are used, so this path also runs under ``vmap`` and ``torch.compile``.
 """

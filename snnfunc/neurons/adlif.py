@@ -17,7 +17,7 @@ thresholds are in input units.
 
 Parameter values are used as given, never checked or clamped in the step. The paper keeps
 ``beta``, ``rho`` in [0, 1], ``a`` in [-1, 1] and ``b`` in [0, 2]. NaN anywhere in ``x``, the
-state or the params propagates to the spikes and the state (README, "NaN policy").
+state or the params propagates to the spikes and the state (docs/reliability.md, "NaN policy").
 
 >>> import torch
 >>> p = AdLIFParams(beta=0.5, rho=0.5, a=0.0, b=1.0, threshold=1.0)

@@ -13,7 +13,7 @@ read the values (a device sync every step) and cannot run under ``vmap``/``torch
 ``beta`` and ``rho`` in [0, 1] are decays (above 1 they grow without bound, below 0 they
 alternate sign); a negative ``jump`` lowers the threshold after each spike.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
-(README, "NaN policy").
+(docs/reliability.md, "NaN policy").
 
 >>> import torch
 >>> z, s = alif_step(alif_init(1), torch.tensor([1.5]), ALIFParams(0.9, 1.0, 0.9, 0.5))

@@ -14,7 +14,7 @@ read the values (a device sync every step) and cannot run under ``vmap``/``torch
 The alpha shape needs ``0 <= beta < alpha <= 1``; outside that range the formulas still hold
 (``alpha == beta`` gives a membrane of exactly 0; a decay above 1 grows without bound).
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
-(README, "NaN policy").
+(docs/reliability.md, "NaN policy").
 
 >>> import torch
 >>> z, s = alpha_step(alpha_init(1), torch.tensor([1.0]), AlphaParams(0.9, 0.5, 1.0))

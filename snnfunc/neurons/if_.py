@@ -4,7 +4,7 @@ r"""Integrate-and-fire (IF): a perfect integrator, no leak.
 
 The threshold is used as given, never checked (a check would read the values every step);
 a threshold <= 0 fires at rest. NaN anywhere in ``x``, the state or the params propagates to
-the spikes and the state (README, "NaN policy").
+the spikes and the state (docs/reliability.md, "NaN policy").
 
 >>> import torch
 >>> z, s = if_step(if_init(2), torch.tensor([0.5, 1.5]), IFParams(1.0))

@@ -12,7 +12,7 @@ With :math:`\Delta t > RC` the effective decay :math:`1 - \Delta t/(RC)` is nega
 membrane alternates sign; unstable beyond :math:`\Delta t > 2RC`); ``R = 0`` or ``C = 0``
 divides by zero and gives inf/NaN, which then propagate.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
-(README, "NaN policy").
+(docs/reliability.md, "NaN policy").
 
 >>> import torch
 >>> p = LapicqueParams(resistance=5.0, capacitance=1.0, time_step=1.0, threshold=1.0)

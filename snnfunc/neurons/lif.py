@@ -10,7 +10,7 @@ read the values (a device sync every step) and cannot run under ``vmap``/``torch
 ``beta < 0`` flips the membrane's sign every step. snnTorch's ``Leaky`` clamps ``beta`` to
 [0, 1] in its forward; clamp a learnable decay yourself (``beta.clamp(0, 1)``) for parity.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
-(README, "NaN policy").
+(docs/reliability.md, "NaN policy").
 
 >>> import torch
 >>> z, s = lif_step(lif_init(2), torch.tensor([0.5, 1.5]), LIFParams(0.9, 1.0))

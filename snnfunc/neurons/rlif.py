@@ -9,7 +9,7 @@ Parameter values are used as given, never checked or clamped in the step: a chec
 read the values (a device sync every step) and cannot run under ``vmap``/``torch.compile``.
 ``beta`` in [0, 1] leaks; above 1 the membrane grows without bound, below 0 it alternates sign.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
-(README, "NaN policy").
+(docs/reliability.md, "NaN policy").
 
 >>> import torch
 >>> p = RLIFParams(0.9, 1.0, torch.tensor([[0.0, 0.0], [2.0, 0.0]]))

@@ -11,7 +11,7 @@ read the values (a device sync every step) and cannot run under ``vmap``/``torch
 below 0 it alternates sign. snnTorch's ``Synaptic`` clamps both to [0, 1] in its forward;
 clamp learnable decays yourself (``.clamp(0, 1)``) for parity.
 NaN anywhere in ``x``, the state or the params propagates to the spikes and the state
-(README, "NaN policy").
+(docs/reliability.md, "NaN policy").
 
 >>> import torch
 >>> synaptic_step(synaptic_init(1), torch.tensor([0.5]), SynapticParams(0.5, 0.9, 1.0))
