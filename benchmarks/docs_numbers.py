@@ -167,8 +167,8 @@ def mnist(data_dir: str | None) -> dict[str, Any]:
 BENCHES = {  # name -> (script, its arguments, what the table shows)
     "w1": (
         "w1_lif_layer.py",
-        ["--size", "25x128x1000", "--no-memory"],
-        "W1, one LIF layer at T x B x N = 25 x 128 x 1000, ms",
+        ["--no-memory"],
+        "W1, one LIF layer at the three sizes T x B x N, ms",
     ),
     "w2": (
         "w2_training_step.py",
@@ -185,7 +185,12 @@ def bench(name: str, reps: int) -> dict[str, Any]:
     cmd = [sys.executable, str(ROOT / "benchmarks" / script), *extra, "--reps", str(reps)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     out = done.stdout.splitlines()
-    table = [line for line in out if line.startswith("|")]
+    table = []
+    for line in out:  # the tables, each under its size heading
+        if line.startswith("### "):
+            table += ["", f"**{line[4:]}**", ""]
+        elif line.startswith("|"):
+            table.append(line)
     peers = [line for line in out if line.startswith("Peers:")]
     notes = [line for line in out if line.startswith("Losses:")]
     where = [line for line in out if line.startswith("## ")]
