@@ -116,6 +116,11 @@ def attacks() -> dict[str, Any]:
 
 MNIST_RUNS = {  # name -> (arch, overrides, command)
     "snnTorch tutorial 3": ("fcn", {}, "snnfunc train --dataset mnist"),
+    "tutorial 3, atan surrogate": (
+        "fcn",
+        {"surrogate": "atan"},
+        "snnfunc train --dataset mnist --surrogate atan",
+    ),
     "conv": ("conv", {}, "snnfunc train --dataset mnist --model conv"),
 }
 
@@ -170,6 +175,11 @@ BENCHES = {  # name -> (script, its arguments, what the table shows)
         ["--no-memory"],
         "W1, one LIF layer at the three sizes T x B x N, ms",
     ),
+    "w3": (
+        "w3_rate_encoding.py",
+        ["--no-memory", "--threads", "1"],
+        "W3, rate encoding of a [128, 784] batch over 25 steps, 1 thread",
+    ),
     "w2": (
         "w2_training_step.py",
         ["--no-memory"],
@@ -210,7 +220,7 @@ def bench(name: str, reps: int) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["digits", "attacks", "w1", "w2", "mnist"], default=None)
+    p.add_argument("--only", choices=["digits", "attacks", "w1", "w2", "w3", "mnist"], default=None)
     p.add_argument("--mnist-dir", default=None, help="MNIST IDX files (default ../shared/...)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds for the digits table")
     p.add_argument("--reps", type=int, default=7)

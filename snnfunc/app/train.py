@@ -73,8 +73,8 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         hidden=(12, 32), neuron="lif", epochs=5, num_steps=8, batch_size=64, lr=5e-3, padding=2
     ),
     # snnTorch tutorial 3: 784-1000-10 Synaptic(alpha .7, beta .8), T 25, B 128, Adam 2e-4, 3 ep.
-    # Surrogate: the tutorial's (section 4.3.1: the gradient is the spike itself, "heaviside");
-    # measured 95.93% by spike count vs 93.20% with atan(2), snnTorch 1.0's default today.
+    # Surrogate: the tutorial's (section 4.3.1: the gradient is the spike itself, "heaviside"),
+    # which beats snnTorch 1.0's default atan(2) by spike count (docs/_numbers/mnist.md).
     ("mnist", "fcn"): dict(
         hidden=(1000,),
         neuron="synaptic",
@@ -87,7 +87,7 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("mnist", "conv"): dict(
         hidden=(16, 32),
         neuron="lif",
-        epochs=4,  # 99.01% by membrane, 47 s of training (3 epochs: 98.85%)
+        epochs=4,  # accuracy and time: docs/_numbers/mnist.md (benchmarks/docs_numbers.py)
         num_steps=6,
         batch_size=128,
         lr=2e-3,
