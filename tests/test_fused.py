@@ -125,11 +125,8 @@ options = st.fixed_dictionaries(
 )
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple)
 param_kind = st.sampled_from(["float", "scalar", "neuron", "full"])
-
-
-@pytest.mark.parametrize("model", MODELS, ids=str)
-@pytest.mark.parametrize("backend", BACKENDS)
-@given(
+# one drawn case of a fused scan against scan: options, shape, steps, static input, param kinds
+fused_cases = given(
     opts=options,
     shape=shapes,
     steps=st.integers(1, 7),
@@ -137,6 +134,11 @@ param_kind = st.sampled_from(["float", "scalar", "neuron", "full"])
     kinds=st.lists(param_kind, min_size=3, max_size=3),
     seed=st.integers(0, 2**16),
 )
+
+
+@pytest.mark.parametrize("model", MODELS, ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+@fused_cases
 def test_fused_equals_scan(
     model: Model,
     backend: str,
@@ -152,14 +154,7 @@ def test_fused_equals_scan(
 
 @pytest.mark.parametrize("model", MODELS, ids=str)
 @pytest.mark.parametrize("backend", BACKENDS)
-@given(
-    opts=options,
-    shape=shapes,
-    steps=st.integers(1, 7),
-    static=st.booleans(),
-    kinds=st.lists(param_kind, min_size=3, max_size=3),
-    seed=st.integers(0, 2**16),
-)
+@fused_cases
 def test_fused_equals_scan_on_grid(
     model: Model,
     backend: str,
