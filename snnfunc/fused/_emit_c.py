@@ -1,0 +1,420 @@
+r"""C source generated from a traced :class:`~snnfunc.fused._trace.Plan`: the CPU kernels.
+
+Each ATen node of a graph becomes one C statement on one element, inside a ``#pragma omp simd``
+loop over a chunk of neurons; the time loop runs inside the chunk, the state stays in a
+chunk-local buffer, chunks are shared among OpenMP threads::
+
+    for chunk of neurons (threads):          for chunk (threads):
+      s = state[chunk]                          recompute s_0 .. s_{T-1} into scratch [T, chunk]
+      for t < T:                                gs = gs_T
+        for k in chunk (simd):                  for t = T-1 .. 0:
+          y_t[k], s[k] = F(s[k], x_t[k], p[k])    for k (simd): gs, gx_t, gp += VJP(s_t, x_t, gy_t, gs)
+      state_T[chunk] = s                        gstate_0, gparams = gs, gp
+
+Arithmetic is emitted as the same IEEE operations, in the same order and precision as torch's
+eager CPU kernels (Python scalars rounded to the tensor's type, ``-ffp-contract=off``), so the
+forward of a graph of arithmetic, comparisons, ``where``, ``abs``, ``clamp``, ``minimum`` and
+``maximum`` equals the eager step bit for bit. ``exp``, ``log``, ``tanh``, ``sigmoid`` and
+friends call libm, whose last bit may differ from torch's vectorised (Sleef) versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import fx
+
+from snnfunc.fused._trace import FACTORIES, Plan, Unsupported
+
+__all__ = ["forward_source", "backward_source", "C_TYPES"]
+
+_aten = torch.ops.aten
+C_TYPES: dict[torch.dtype, str] = {torch.float32: "float", torch.float64: "double", torch.bool: "bool"}
+
+
+def _literal(value: Any, ctype: str) -> str:
+    """A Python number as a C literal of type ``ctype``, rounded as torch rounds a scalar."""
+    value = float(value) if not isinstance(value, bool) else value
+    if isinstance(value, bool):
+        return "true" if value else "false" if ctype == "bool" else f"(({ctype}){int(value)})"
+    if value != value:
+        return f"(({ctype})NAN)"
+    if value in (float("inf"), float("-inf")):
+        return f"(({ctype}){'-' if value < 0 else ''}INFINITY)"
+    return f"(({ctype}){value.hex()})"  # exact double, then C's rounding (= torch's cast)
+
+
+def _ctype(dtype: torch.dtype) -> str:
+    if dtype not in C_TYPES:
+        raise Unsupported(f"a value of dtype {dtype} (the C kernel: float32, float64, bool)")
+    return C_TYPES[dtype]
+
+
+# ATen overload packet -> C expression of the (already cast) operands; {t} is the compute type,
+# {f} the libm suffix ("f" for float).
+_UNARY: dict[Any, str] = {
+    _aten.neg: "(-{0})",
+    _aten.reciprocal: "(({t})1 / {0})",
+    _aten.exp: "exp{f}({0})",
+    _aten.expm1: "expm1{f}({0})",
+    _aten.log: "log{f}({0})",
+    _aten.log1p: "log1p{f}({0})",
+    _aten.sqrt: "sqrt{f}({0})",
+    _aten.rsqrt: "(({t})1 / sqrt{f}({0}))",
+    _aten.tanh: "tanh{f}({0})",
+    _aten.sigmoid: "(({t})1 / (({t})1 + exp{f}(-{0})))",
+    _aten.abs: "fabs{f}({0})",
+    _aten.ceil: "ceil{f}({0})",
+    _aten.floor: "floor{f}({0})",
+    _aten.sign: "({0} != {0} ? {0} : ({t})(({0} > 0) - ({0} < 0)))",
+    _aten.logical_not: "(!{0})",
+    _aten.bitwise_not: "(!{0})",
+}
+_BINARY: dict[Any, str] = {
+    _aten.add: "({0} + {1})",
+    _aten.sub: "({0} - {1})",
+    _aten.rsub: "({1} - {0})",
+    _aten.mul: "({0} * {1})",
+    _aten.div: "({0} / {1})",
+    _aten.gt: "({0} > {1})",
+    _aten.ge: "({0} >= {1})",
+    _aten.lt: "({0} < {1})",
+    _aten.le: "({0} <= {1})",
+    _aten.eq: "({0} == {1})",
+    _aten.ne: "({0} != {1})",
+    _aten.logical_and: "({0} && {1})",
+    _aten.logical_or: "({0} || {1})",
+    _aten.bitwise_and: "({0} && {1})",
+    _aten.bitwise_or: "({0} || {1})",
+    # NaN propagates, as in torch.minimum / torch.maximum
+    _aten.minimum: "({0} != {0} ? {0} : {1} != {1} ? {1} : {0} < {1} ? {0} : {1})",
+    _aten.maximum: "({0} != {0} ? {0} : {1} != {1} ? {1} : {0} > {1} ? {0} : {1})",
+}
+_COMPARE = {_aten.gt, _aten.ge, _aten.lt, _aten.le, _aten.eq, _aten.ne}
+_IDENTITY = {_aten.detach, _aten.alias, _aten.clone, _aten.lift_fresh_copy, _aten.expand}
+
+
+class _Emitter:
+    """Statements for one graph, one element ``k``: ``const T vN = ...;``."""
+
+    def __init__(self, gm: fx.GraphModule, inputs: Sequence[str], prefix: str) -> None:
+        self.gm, self.prefix = gm, prefix
+        self.names: dict[fx.Node, str] = {}
+        self.lines: list[str] = []
+        placeholders = gm.graph.find_nodes(op="placeholder")
+        for node, expr in zip(placeholders, inputs, strict=True):
+            self.names[node] = expr
+
+    def operand(self, arg: Any, ctype: str) -> str:
+        if isinstance(arg, fx.Node):
+            name = self.names[arg]
+            return name if _ctype(arg.meta["val"].dtype) == ctype else f"(({ctype}){name})"
+        if isinstance(arg, (bool, int, float)):
+            return _literal(arg, ctype)
+        raise Unsupported(f"an operand {arg!r} of type {type(arg).__name__}")
+
+    def compute_type(self, node: fx.Node) -> str:
+        """The type torch computes a node in: its operands' promoted dtype (scalars do not
+        promote), else the result's."""
+        packet = node.target.overloadpacket  # type: ignore[union-attr]
+        out = _ctype(node.meta["val"].dtype)
+        if packet in _COMPARE or packet in (_aten.logical_and, _aten.logical_or):
+            vals = [a.meta["val"] for a in node.args if isinstance(a, fx.Node)]
+            scalars = [a for a in node.args if not isinstance(a, fx.Node)]
+            if packet in _COMPARE:
+                return _ctype(torch.result_type(*vals, *scalars) if len(vals) < 2 else
+                              torch.promote_types(vals[0].dtype, vals[1].dtype))
+            return "bool"
+        return out
+
+    def node(self, node: fx.Node) -> None:
+        name = f"{self.prefix}{len(self.names)}"
+        packet = node.target.overloadpacket  # type: ignore[union-attr]
+        out = _ctype(node.meta["val"].dtype)
+        t = self.compute_type(node)
+        args = node.args
+        if packet in _IDENTITY:
+            expr = self.operand(args[0], out)
+        elif packet is _aten._to_copy:
+            expr = self.operand(args[0], out)
+            if node.meta["val"].dtype == torch.bool:
+                expr = f"({self.operand(args[0], _ctype(args[0].meta['val'].dtype))} != 0)"  # type: ignore[union-attr]
+        elif packet in (_aten.zeros_like, _aten.ones_like, _aten.full_like, _aten.scalar_tensor):
+            fill = {_aten.zeros_like: 0, _aten.ones_like: 1}.get(packet)
+            value = fill if fill is not None else (args[1] if packet is _aten.full_like else args[0])
+            expr = _literal(value, out)
+        elif packet in FACTORIES:
+            fill = {_aten.zeros: 0, _aten.new_zeros: 0, _aten.ones: 1, _aten.new_ones: 1}.get(packet)
+            expr = _literal(fill if fill is not None else args[-1], out)
+        elif packet in _UNARY:
+            expr = _UNARY[packet].format(self.operand(args[0], t), t=t, f="f" if t == "float" else "")
+        elif packet in _BINARY:
+            a, b = (self.operand(x, t) for x in args[:2])
+            expr = _BINARY[packet].format(a, b)
+        elif packet is _aten.where:
+            cond = self.operand(args[0], "bool")
+            expr = f"({cond} ? {self.operand(args[1], t)} : {self.operand(args[2], t)})"
+        elif packet in (_aten.clamp, _aten.clamp_min, _aten.clamp_max):
+            lo = args[1] if packet is not _aten.clamp_max else None
+            hi = (args[2] if len(args) > 2 else None) if packet is _aten.clamp else (
+                args[1] if packet is _aten.clamp_max else None
+            )
+            if packet is _aten.clamp:
+                lo = node.kwargs.get("min", lo)
+            expr = self.operand(args[0], t)
+            # torch: min(max(x, lo), hi), where max(a, b) = a < b ? b : a keeps NaN and -0.0
+            if lo is not None:
+                self.lines.append(f"const {t} {name}l = {expr};")
+                low = self.operand(lo, t)
+                expr = f"({name}l < {low} ? {low} : {name}l)"
+            if hi is not None:
+                self.lines.append(f"const {t} {name}h = {expr};")
+                high = self.operand(hi, t)
+                expr = f"({high} < {name}h ? {high} : {name}h)"
+        elif packet is _aten.pow:
+            base, exponent = self.operand(args[0], t), float(args[1])
+            special = {
+                2.0: f"({base} * {base})",
+                3.0: f"({base} * {base} * {base})",
+                1.0: base,
+                0.5: f"sqrt{'f' if t == 'float' else ''}({base})",
+                -0.5: f"(({t})1 / sqrt{'f' if t == 'float' else ''}({base}))",
+                -1.0: f"(({t})1 / {base})",
+                -2.0: f"(({t})1 / ({base} * {base}))",
+                0.0: f"(({t})1)",
+            }
+            expr = special.get(
+                exponent, f"pow{'f' if t == 'float' else ''}({base}, {_literal(exponent, t)})"
+            )
+        else:  # pragma: no cover - _trace.POINTWISE and this table move together
+            raise Unsupported(f"no C form for {node.target}")
+        if t != out:
+            expr = f"(({out}){expr})"
+        self.lines.append(f"const {out} {name} = {expr};")
+        self.names[node] = name
+
+    def emit(self) -> list[str]:
+        for node in self.gm.graph.nodes:
+            if node.op == "call_function":
+                self.node(node)
+            elif node.op == "get_attr":
+                value = getattr(self.gm, node.target)  # type: ignore[arg-type]
+                self.names[node] = _literal(value.item(), _ctype(value.dtype))
+        return self.lines
+
+    def outputs(self) -> list[str]:
+        result = []
+        for arg in self.gm.graph.find_nodes(op="output")[0].args[0]:
+            result.append(self.names[arg] if isinstance(arg, fx.Node) else _literal(arg, "double"))
+        return result
+
+
+def _body(gm: fx.GraphModule, inputs: Sequence[str], stores: Callable[[list[str]], list[str]],
+          prefix: str, indent: str) -> str:
+    em = _Emitter(gm, inputs, prefix)
+    lines = em.emit()
+    lines += stores(em.outputs())
+    return "\n".join(indent + line for line in lines)
+
+
+_HEADER = """\
+// Generated by snnfunc.fused from a traced step ({what}). Do not edit: regenerated on demand.
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+typedef {S} S;
+static inline int64_t min64(int64_t a, int64_t b) {{ return a < b ? a : b; }}
+"""
+
+
+def _load_params(npar: int) -> str:
+    return "\n".join(
+        f"      {{ const S* src = (const S*)p[{i}]; S* dst = pb + {i} * chunk;\n"
+        f"        if (pscalar[{i}]) for (int64_t k = 0; k < n; ++k) dst[k] = src[0];\n"
+        f"        else for (int64_t k = 0; k < n; ++k) dst[k] = src[j0 + k]; }}"
+        for i in range(npar)
+    )
+
+
+def forward_source(plan: Plan, dtype: torch.dtype) -> str:
+    """``snnfunc_forward(T, E, chunk, nthreads, x_static, pscalar, ptrs)``; ``ptrs``:
+    ``*xs, *state_0, *params, *ys, *state_T``."""
+    ns, nx, npar, ny = plan.num_state, plan.num_x, plan.num_params, plan.num_y
+    inputs = [
+        *(f"sb[{i} * chunk + k]" for i in range(ns)),
+        *(f"x{i}[k]" for i in range(nx)),
+        *(f"pb[{i} * chunk + k]" for i in range(npar)),
+    ]
+
+    def stores(outs: list[str]) -> list[str]:
+        lines = [f"y{i}[k] = (S){outs[i]};" for i in range(ny)]
+        return lines + [f"sb[{i} * chunk + k] = (S){outs[ny + i]};" for i in range(ns)]
+
+    body = _body(plan.forward, inputs, stores, "v", "          ")
+    # pointer order: xs, state_0, params, ys, state_T
+    x_ptr = [f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)]
+    y_ptr = [f"        S* y{i} = (S*)ptr[{nx + ns + npar + i}] + t * E + j0;" for i in range(ny)]
+    return _HEADER.format(what="forward", S=C_TYPES[dtype]) + f"""
+void snnfunc_forward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int64_t x_static,
+                     const int64_t* pscalar, void** ptr) {{
+  void** p = ptr + {nx + ns};
+  const int64_t nchunks = (E + chunk - 1) / chunk;
+#pragma omp parallel num_threads(nthreads)
+  {{
+    S* sb = (S*)malloc(sizeof(S) * chunk * {ns + npar});
+    S* pb = sb + {ns} * chunk;
+#pragma omp for schedule(dynamic)
+    for (int64_t c = 0; c < nchunks; ++c) {{
+      const int64_t j0 = c * chunk, n = min64(chunk, E - j0);
+{chr(10).join(f"      for (int64_t k = 0; k < n; ++k) sb[{i} * chunk + k] = ((const S*)ptr[{nx + i}])[j0 + k];" for i in range(ns))}
+{_load_params(npar)}
+      for (int64_t t = 0; t < T; ++t) {{
+{chr(10).join(x_ptr)}
+{chr(10).join(y_ptr)}
+#pragma omp simd
+        for (int64_t k = 0; k < n; ++k) {{
+{body}
+        }}
+      }}
+{chr(10).join(f"      for (int64_t k = 0; k < n; ++k) ((S*)ptr[{nx + ns + npar + ny + i}])[j0 + k] = sb[{i} * chunk + k];" for i in range(ns))}
+    }}
+    free(sb);
+  }}
+}}
+"""
+
+
+def backward_source(
+    plan: Plan, dtype: torch.dtype, y_mask: tuple[bool, ...], s_mask: tuple[bool, ...]
+) -> str:
+    """``snnfunc_backward(T, E, chunk, nthreads, x_static, pscalar, ptrs)``; ``ptrs``:
+    ``*xs, *state_0, *params, *gys[y_mask], *gstate_T[s_mask], *gxs, *gstate_0, *gparams``.
+
+    Scratch per chunk: the recomputed states ``[T, ns, chunk]``. The step ``t = T - 1`` uses the
+    VJP graph for the present final-state cotangents ``s_mask``; earlier steps use the graph with
+    every state cotangent present (each comes from the step after).
+    """
+    ns, nx, npar, ny = plan.num_state, plan.num_x, plan.num_params, plan.num_y
+    gy_idx = [i for i in range(ny) if y_mask[i]]
+    n_gs_last = sum(s_mask)
+    base_gy = nx + ns + npar
+    base_gs = base_gy + len(gy_idx)
+    base_gx = base_gs + n_gs_last
+    base_g0 = base_gx + nx
+    base_gp = base_g0 + ns
+    fwd_inputs = [
+        *(f"sb[{i} * chunk + k]" for i in range(ns)),
+        *(f"x{i}[k]" for i in range(nx)),
+        *(f"pb[{i} * chunk + k]" for i in range(npar)),
+    ]
+
+    def fwd_stores(outs: list[str]) -> list[str]:
+        return [f"sb[{i} * chunk + k] = (S){outs[i]};" for i in range(ns)]
+
+    recompute = _body(_state_only(plan.forward, ny), fwd_inputs, fwd_stores, "v", "          ")
+    bwd_inputs_common = [
+        *(f"st[{i} * chunk + k]" for i in range(ns)),
+        *(f"x{i}[k]" for i in range(nx)),
+        *(f"pb[{i} * chunk + k]" for i in range(npar)),
+        *(f"gy{j}[k]" for j in range(len(gy_idx))),
+    ]
+
+    def bwd_stores(outs: list[str]) -> list[str]:
+        lines = [f"gsb[{i} * chunk + k] = (S){outs[i]};" for i in range(ns)]
+        lines += [
+            f"if (x_static) gxb[{i} * chunk + k] += (S){outs[ns + i]}; else gx{i}[k] = (S){outs[ns + i]};"
+            for i in range(nx)
+        ]
+        lines += [f"gpb[{i} * chunk + k] += (S){outs[ns + nx + i]};" for i in range(npar)]
+        return lines
+
+    last_gs = [f"gsb[{i} * chunk + k]" for i in range(ns) if s_mask[i]]
+    all_gs = [f"gsb[{i} * chunk + k]" for i in range(ns)]
+    last = _body(plan.backward(y_mask, s_mask), bwd_inputs_common + last_gs, bwd_stores, "b", "          ")
+    full_mask = (True,) * ns
+    mid = _body(plan.backward(y_mask, full_mask), bwd_inputs_common + all_gs, bwd_stores, "m", "          ")
+    x_ptr = "\n".join(
+        f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)
+    )
+    gy_ptr = "\n".join(
+        f"        const S* gy{j} = (const S*)ptr[{base_gy + j}] + t * E + j0;" for j in range(len(gy_idx))
+    )
+    gx_ptr = "\n".join(
+        f"        S* gx{i} = (S*)ptr[{base_gx + i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)
+    )
+    gs_init = "\n".join(
+        f"      for (int64_t k = 0; k < n; ++k) gsb[{i} * chunk + k] = ((const S*)ptr[{base_gs + j}])[j0 + k];"
+        for j, i in enumerate(i for i in range(ns) if s_mask[i])
+    )
+    return _HEADER.format(what="backward", S=C_TYPES[dtype]) + f"""
+void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int64_t x_static,
+                      const int64_t* pscalar, void** ptr) {{
+  void** p = ptr + {nx + ns};
+  const int64_t nchunks = (E + chunk - 1) / chunk;
+#pragma omp parallel num_threads(nthreads)
+  {{
+    S* sb = (S*)malloc(sizeof(S) * chunk * ({ns} * (T + 2) + {npar} * 2 + {nx} + 1));
+    S* pb = sb + {ns} * chunk;
+    S* gsb = pb + {npar} * chunk;
+    S* gpb = gsb + {ns} * chunk;
+    S* gxb = gpb + {npar} * chunk;
+    S* scratch = gxb + {nx} * chunk;
+#pragma omp for schedule(dynamic)
+    for (int64_t c = 0; c < nchunks; ++c) {{
+      const int64_t j0 = c * chunk, n = min64(chunk, E - j0);
+{chr(10).join(f"      for (int64_t k = 0; k < n; ++k) sb[{i} * chunk + k] = ((const S*)ptr[{nx + i}])[j0 + k];" for i in range(ns))}
+{_load_params(npar)}
+      for (int64_t k = 0; k < {npar} * chunk; ++k) gpb[k] = 0;
+      for (int64_t k = 0; k < {nx} * chunk; ++k) gxb[k] = 0;
+      for (int64_t t = 0; t < T; ++t) {{
+        S* st = scratch + t * {ns} * chunk;
+        for (int64_t k = 0; k < {ns} * chunk; ++k) st[k] = sb[k];
+        if (t == T - 1) break;
+{x_ptr}
+#pragma omp simd
+        for (int64_t k = 0; k < n; ++k) {{
+{recompute}
+        }}
+      }}
+{gs_init}
+      for (int64_t t = T - 1; t >= 0; --t) {{
+        const S* st = scratch + t * {ns} * chunk;
+{x_ptr}
+{gy_ptr}
+{gx_ptr}
+        if (t == T - 1) {{
+#pragma omp simd
+          for (int64_t k = 0; k < n; ++k) {{
+{last}
+          }}
+        }} else {{
+#pragma omp simd
+          for (int64_t k = 0; k < n; ++k) {{
+{mid}
+          }}
+        }}
+      }}
+{chr(10).join(f"      for (int64_t k = 0; k < n; ++k) ((S*)ptr[{base_g0 + i}])[j0 + k] = gsb[{i} * chunk + k];" for i in range(ns))}
+{chr(10).join(f"      for (int64_t k = 0; k < n; ++k) ((S*)ptr[{base_gp + i}])[j0 + k] = gpb[{i} * chunk + k];" for i in range(npar))}
+{chr(10).join(f"      if (x_static) for (int64_t k = 0; k < n; ++k) ((S*)ptr[{base_gx + i}])[j0 + k] = gxb[{i} * chunk + k];" for i in range(nx))}
+    }}
+    free(sb);
+  }}
+}}
+"""
+
+
+def _state_only(gm: fx.GraphModule, ny: int) -> fx.GraphModule:
+    """``gm`` with the outputs ``y`` dropped (the recompute needs only the states)."""
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for node in gm.graph.nodes:
+        if node.op == "output":
+            graph.output(tuple(env[o] if isinstance(o, fx.Node) else o for o in node.args[0][ny:]))
+        else:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    graph.eliminate_dead_code()
+    return fx.GraphModule(gm, graph)

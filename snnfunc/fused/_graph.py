@@ -1,0 +1,135 @@
+r"""The graph executor: a traced :class:`~snnfunc.fused._trace.Plan` run with torch ops.
+
+The fused algorithm without a generated kernel, for any device and dtype: the forward runs the
+traced step graph ``T`` times; the backward recomputes the states (nothing but the inputs is
+saved), then runs the traced VJP graph from ``t = T - 1`` down to 0::
+
+    s_0 = state;  for t < T:  y_t, s_{t+1} = F(s_t, x_t, p)                 (forward)
+    gs = gs_T;    for t = T-1 .. 0:  gs, gx_t, gp_t = VJP(s_t, x_t, p, gy_t, gs);  gp = sum_t gp_t
+
+The graphs hold the very ATen ops the step ran, so the forward equals ``scan(step)`` bit for bit
+on every device and dtype. Tensors here are plain (the custom op unwraps transforms), every leaf
+has the element shape ``[*E]`` or is a 0-d scalar param.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import torch
+from torch import Tensor, fx
+
+from snnfunc.fused._trace import FACTORIES, Plan
+
+__all__ = ["forward", "backward"]
+
+_aten = torch.ops.aten
+_RUNNABLE: dict[int, tuple[fx.GraphModule, fx.GraphModule]] = {}
+
+
+def runnable(gm: fx.GraphModule) -> fx.GraphModule:
+    """``gm`` with its element-shaped constants made 0-d (they broadcast to any ``[*E]``)."""
+    cached = _RUNNABLE.get(id(gm))
+    if cached is not None and cached[0] is gm:
+        return cached[1]
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for node in gm.graph.nodes:
+        packet = getattr(node.target, "overloadpacket", None)
+        if node.op == "call_function" and packet in FACTORIES:
+            val = node.meta["val"]
+            fill = {_aten.zeros: 0, _aten.new_zeros: 0, _aten.ones: 1, _aten.new_ones: 1}.get(
+                packet, node.args[-1]
+            )
+            env[node] = graph.call_function(
+                _aten.scalar_tensor.default, (fill,), {"dtype": val.dtype, "device": None}
+            )
+        elif node.op == "call_function" and packet is _aten.expand:
+            env[node] = env[node.args[0]]  # broadcasting does it
+        else:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    out = fx.GraphModule(gm, graph)
+    _RUNNABLE[id(gm)] = (gm, out)
+    return out
+
+
+def _call(gm: fx.GraphModule, args: Sequence[Tensor], shape: torch.Size) -> list[Tensor]:
+    device = args[0].device
+    outs = runnable(gm)(*args)
+    return [
+        o.to(device).expand(shape) if o.shape != shape or o.device != device else o for o in outs
+    ]
+
+
+def _at(xs: Sequence[Tensor], t: int, static: bool) -> list[Tensor]:
+    return list(xs) if static else [x[t] for x in xs]
+
+
+def forward(
+    plan: Plan,
+    num_steps: int,
+    static: bool,
+    xs: Sequence[Tensor],
+    state: Sequence[Tensor],
+    params: Sequence[Tensor],
+) -> list[Tensor]:
+    """``(*ys [T, *E], *state_T [*E])``."""
+    ny = plan.num_y
+    shape = state[0].shape
+    s = list(state)
+    ys: list[list[Tensor]] = [[] for _ in range(ny)]
+    for t in range(num_steps):
+        outs = _call(plan.forward, [*s, *_at(xs, t, static), *params], shape)
+        for column, y in zip(ys, outs[:ny], strict=True):
+            column.append(y)
+        s = outs[ny:]
+    return [*(torch.stack(c) for c in ys), *s]
+
+
+def states(
+    plan: Plan,
+    num_steps: int,
+    static: bool,
+    xs: Sequence[Tensor],
+    state: Sequence[Tensor],
+    params: Sequence[Tensor],
+) -> list[list[Tensor]]:
+    """The recomputed states ``s_0 .. s_{T-1}`` (each a list of leaves)."""
+    ny, shape = plan.num_y, state[0].shape
+    out = [list(state)]
+    for t in range(num_steps - 1):
+        out.append(_call(plan.forward, [*out[-1], *_at(xs, t, static), *params], shape)[ny:])
+    return out
+
+
+def backward(
+    plan: Plan,
+    num_steps: int,
+    static: bool,
+    xs: Sequence[Tensor],
+    state: Sequence[Tensor],
+    params: Sequence[Tensor],
+    gys: Sequence[Tensor | None],
+    gs_last: Sequence[Tensor | None],
+) -> list[Tensor]:
+    """``(*gxs, *gstate_0, *gparams)``; a param's gradient has the element shape ``[*E]``."""
+    ns, nx, npar = plan.num_state, plan.num_x, plan.num_params
+    shape = state[0].shape
+    y_mask = tuple(g is not None for g in gys)
+    s_all = states(plan, num_steps, static, xs, state, params)
+    gs: list[Tensor | None] = list(gs_last)
+    gps: list[Tensor] = [torch.zeros_like(state[0]) for _ in range(npar)]
+    gx_rows: list[list[Tensor]] = [[] for _ in range(nx)]
+    for t in range(num_steps - 1, -1, -1):
+        s_mask = tuple(g is not None for g in gs)
+        gm = plan.backward(y_mask, s_mask)
+        cot = [g[t] for g in gys if g is not None] + [g for g in gs if g is not None]
+        outs = _call(gm, [*s_all[t], *_at(xs, t, static), *params, *cot], shape)
+        gs = list(outs[:ns])
+        for rows, g in zip(gx_rows, outs[ns : ns + nx], strict=True):
+            rows.append(g)
+        gps = [a + b for a, b in zip(gps, outs[ns + nx :], strict=True)]
+    gxs = [
+        torch.stack(rows).sum(0) if static else torch.stack(rows[::-1]) for rows in gx_rows
+    ]
+    return [*gxs, *(g if g is not None else torch.zeros_like(state[0]) for g in gs), *gps]
+

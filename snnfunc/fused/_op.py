@@ -1,0 +1,362 @@
+r"""The fused scan as two torch operators: ``snnfunc::fused_scan`` and its backward.
+
+Registered with :mod:`torch.library`, so that autograd, ``torch.func`` (``grad``, ``vjp``,
+``vmap``, ``vmap(grad)``) and ``torch.compile`` see one operator (with a fake implementation for
+tracing) instead of falling back to a Python loop. Operands are flat lists of leaves::
+
+    fused_scan(key, T, static, xs, state, params) -> [*ys [T, *E], *state_T [*E]]
+    fused_scan_backward(key, T, static, xs, state, params, gys, gstate_T)
+        -> [*gxs, *gstate_0, *gparams [*E]]
+
+``key`` names a registered :class:`~snnfunc.fused._trace.Plan` and backend; every leaf has the
+element shape ``[*E]`` (``xs``: ``[T, *E]``, or ``[*E]`` when ``static``), a param may be 0-d.
+The implementation runs the generated C kernel (:mod:`snnfunc.fused._emit_c`) for float32 and
+float64 CPU tensors, and the graph executor (:mod:`snnfunc.fused._graph`) otherwise: both derive
+from the one traced step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from snnfunc.fused import _build, _emit_c, _graph
+from snnfunc.fused._trace import Plan, Unsupported
+
+__all__ = ["Entry", "register", "fused_scan", "kernel_reason", "LAST_RUN"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered plan and the backend asked for (``"auto"``, ``"kernel"`` or ``"torch"``)."""
+
+    plan: Plan
+    backend: str
+
+
+_ENTRIES: dict[str, Entry] = {}
+_KERNELS: dict[tuple[Any, ...], Any] = {}
+LAST_RUN: dict[str, str] = {}
+"""What the last forward and backward ran: ``{"forward": "kernel" | "torch", ...}``."""
+
+
+def register(key: str, entry: Entry) -> None:
+    _ENTRIES[key] = entry
+
+
+def entry(key: str) -> Entry:
+    return _ENTRIES[key]
+
+
+def kernel_reason(plan: Plan, tensors: Sequence[Tensor]) -> str | None:
+    """Why the C kernel cannot run these (plain) tensors, or ``None`` when it can."""
+    reason = _build.disabled_reason()
+    if reason is not None:
+        return reason
+    dtype = tensors[0].dtype
+    if dtype not in (torch.float32, torch.float64):
+        return f"the C kernel handles float32 and float64, got {dtype}"
+    if any(t.device.type != "cpu" for t in tensors):
+        return f"the C kernel runs on CPU, got {tensors[0].device}"
+    if any(t.dtype != dtype for t in tensors) or any(d != dtype for d in plan.y_dtypes):
+        return "the C kernel needs one dtype for every input, state, param and output"
+    return None
+
+
+def _kernel(plan: Plan, dtype: torch.dtype, kind: str, masks: Any = None) -> Any:
+    """The compiled kernel, or the reason (a str) it failed to build."""
+    key = (id(plan), dtype, kind, masks)
+    if key not in _KERNELS:
+        try:
+            if kind == "forward":
+                source = _emit_c.forward_source(plan, dtype)
+            else:
+                source = _emit_c.backward_source(plan, dtype, *masks)
+            name = f"fused {kind} ({plan.describe()}, {str(dtype).removeprefix('torch.')})"
+            _KERNELS[key] = (_build.compile_kernel(source, name, f"snnfunc_{kind}"), plan)
+        except (Unsupported, OSError) as err:
+            _KERNELS[key] = (f"{type(err).__name__}: {err}", plan)
+    return _KERNELS[key][0]
+
+
+def kernel_build_error(plan: Plan, dtype: torch.dtype) -> str | None:
+    """Why the forward kernel of ``plan`` failed to build (building it if needed), or ``None``."""
+    fn = _kernel(plan, dtype, "forward")
+    return fn if isinstance(fn, str) else None
+
+
+def _launch_shape(num_steps: int, elements: int, itemsize: int, num_state: int) -> tuple[int, int]:
+    """``(chunk, threads)``: chunks of neurons with long contiguous rows, whose backward scratch
+    (the states of all T steps) stays within ~2 MiB; one thread for small problems."""
+    per_neuron = (num_state * (num_steps + 2) + 4) * itemsize
+    chunk = max(64, min(4096, ((2 << 20) // per_neuron) // 16 * 16))
+    big = num_steps * elements >= 32768
+    threads = max(1, min(torch.get_num_threads() if big else 1, -(-elements // chunk)))
+    return chunk, threads
+
+
+def _call(fn: Any, num_steps: int, static: bool, params: Sequence[Tensor], ptrs: list[Tensor | None],
+          elements: int, itemsize: int, num_state: int) -> None:
+    chunk, threads = _launch_shape(num_steps, elements, itemsize, num_state)
+    scalar = (ctypes.c_int64 * max(1, len(params)))(*(int(p.numel() == 1) for p in params))
+    array = (ctypes.c_void_p * len(ptrs))(*(t.data_ptr() if t is not None else None for t in ptrs))
+    fn(
+        ctypes.c_int64(num_steps),
+        ctypes.c_int64(elements),
+        ctypes.c_int64(chunk),
+        ctypes.c_int64(threads),
+        ctypes.c_int64(int(static)),
+        scalar,
+        array,
+    )
+
+
+def _fresh(outs: list[Tensor], inputs: Sequence[Tensor]) -> list[Tensor]:
+    """Outputs that alias no input (an operator may not return its inputs' storage)."""
+    taken = {t.untyped_storage().data_ptr() for t in inputs}
+    return [o.clone() if o.untyped_storage().data_ptr() in taken else o.contiguous() for o in outs]
+
+
+def _forward_impl(
+    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+    params: list[Tensor],
+) -> list[Tensor]:
+    e = entry(key)
+    plan = e.plan
+    shape = state[0].shape
+    if e.backend != "torch" and kernel_reason(plan, [*xs, *state, *params]) is None:
+        fn = _kernel(plan, state[0].dtype, "forward")
+        if not isinstance(fn, str):
+            xs_c = [x.contiguous() for x in xs]
+            state_c = [s.contiguous() for s in state]
+            params_c = [p.contiguous() for p in params]
+            ys = [torch.empty((num_steps, *shape), dtype=d) for d in plan.y_dtypes]
+            final = [torch.empty(shape, dtype=s.dtype) for s in state]
+            _call(fn, num_steps, static, params_c, [*xs_c, *state_c, *params_c, *ys, *final],
+                  state[0].numel(), state[0].element_size(), plan.num_state)
+            LAST_RUN["forward"] = "kernel"
+            return [*ys, *final]
+        if e.backend == "kernel":
+            raise RuntimeError(f"backend='kernel': the kernel did not build ({fn})")
+    LAST_RUN["forward"] = "torch"
+    return _fresh(_graph.forward(plan, num_steps, static, xs, state, params), [*xs, *state, *params])
+
+
+def _backward_impl(
+    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+    params: list[Tensor], gys: list[Tensor | None], gst: list[Tensor | None],
+) -> list[Tensor]:
+    e = entry(key)
+    plan = e.plan
+    shape = state[0].shape
+    present = [g for g in (*gys, *gst) if g is not None]
+    if e.backend != "torch" and kernel_reason(plan, [*xs, *state, *params, *present]) is None:
+        masks = (tuple(g is not None for g in gys), tuple(g is not None for g in gst))
+        fn = _kernel(plan, state[0].dtype, "backward", masks)
+        if not isinstance(fn, str):
+            c = [t.contiguous() for t in (*xs, *state, *params)]
+            gc = [g.contiguous() for g in present]
+            gxs = [torch.empty_like(x, memory_format=torch.contiguous_format) for x in xs]
+            g0 = [torch.empty(shape, dtype=s.dtype) for s in state]
+            gps = [torch.empty(shape, dtype=s.dtype) for s in params]
+            _call(fn, num_steps, static, c[len(xs) + len(state):], [*c, *gc, *gxs, *g0, *gps],
+                  state[0].numel(), state[0].element_size(), plan.num_state)
+            LAST_RUN["backward"] = "kernel"
+            return [*gxs, *g0, *gps]
+        if e.backend == "kernel":
+            raise RuntimeError(f"backend='kernel': the kernel did not build ({fn})")
+    LAST_RUN["backward"] = "torch"
+    outs = _graph.backward(plan, num_steps, static, xs, state, params, gys, gst)
+    return _fresh(outs, [*xs, *state, *params, *present])
+
+
+@torch.library.custom_op("snnfunc::fused_scan", mutates_args=())
+def _fused_scan_op(
+    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+    params: list[Tensor],
+) -> list[Tensor]:
+    return _forward_impl(key, num_steps, static, xs, state, params)
+
+
+@_fused_scan_op.register_fake
+def _(key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+      params: list[Tensor]) -> list[Tensor]:
+    plan, shape = entry(key).plan, state[0].shape
+    ys = [state[0].new_empty((num_steps, *shape), dtype=d) for d in plan.y_dtypes]
+    return [*ys, *(s.new_empty(shape) for s in state)]
+
+
+@torch.library.custom_op("snnfunc::fused_scan_backward", mutates_args=())
+def _fused_scan_backward_op(
+    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+    params: list[Tensor], gys: list[Tensor | None], gst: list[Tensor | None],
+) -> list[Tensor]:
+    return _backward_impl(key, num_steps, static, xs, state, params, gys, gst)
+
+
+@_fused_scan_backward_op.register_fake
+def _(key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+      params: list[Tensor], gys: list[Tensor | None], gst: list[Tensor | None]) -> list[Tensor]:
+    shape = state[0].shape
+    return [
+        *(x.new_empty(x.shape) for x in xs),
+        *(s.new_empty(shape) for s in state),
+        *(p.new_empty(shape) for p in params),
+    ]
+
+
+class _FusedScan(torch.autograd.Function):
+    """Autograd of ``snnfunc::fused_scan`` (an ``autograd.Function`` with ``setup_context``, so
+    that ``torch.func.grad``/``vjp``/``jacrev`` accept it; under ``vmap`` its generated rule
+    batches the two operators through their own vmap rules). Saves only the inputs."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        key: str, num_steps: int, static: bool, nx: int, ns: int, *tensors: Tensor
+    ) -> tuple[Tensor, ...]:
+        xs, state, params = tensors[:nx], tensors[nx : nx + ns], tensors[nx + ns :]
+        out = torch.ops.snnfunc.fused_scan(key, num_steps, static, xs, state, params)
+        return tuple(out)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        key, num_steps, static, nx, ns, *tensors = inputs
+        ctx.meta = (key, num_steps, static, nx, ns, [p.shape for p in tensors[nx + ns :]])
+        ctx.save_for_backward(*tensors)
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor | None) -> tuple[Any, ...]:
+        key, num_steps, static, nx, ns, p_shapes = ctx.meta
+        saved = ctx.saved_tensors
+        xs, state, params = list(saved[:nx]), list(saved[nx : nx + ns]), list(saved[nx + ns :])
+        ny = entry(key).plan.num_y
+        gys, gst = list(grads[:ny]), list(grads[ny:])
+        if all(g is None for g in grads):
+            return (None,) * (5 + len(saved))
+        mask = tuple(g is not None for g in grads)
+        present = [g for g in grads if g is not None]
+        outs = _FusedScanBackward.apply(  # type: ignore[no-untyped-call]
+            key, num_steps, static, nx, ns, mask, *xs, *state, *params, *present
+        )
+        gps = [
+            g.sum_to_size(shape) if g.shape != shape else g
+            for g, shape in zip(outs[nx + ns :], p_shapes, strict=True)
+        ]
+        return (None,) * 5 + (*outs[: nx + ns], *gps)
+
+
+class _FusedScanBackward(torch.autograd.Function):
+    """``snnfunc::fused_scan_backward`` as a function of its own: first-order only (its
+    backward raises), but visible to ``torch.func`` so that ``vmap(grad)`` and ``jacrev`` run."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        key: str, num_steps: int, static: bool, nx: int, ns: int, mask: tuple[bool, ...],
+        *tensors: Tensor,
+    ) -> tuple[Tensor, ...]:
+        ny = entry(key).plan.num_y
+        n_in = len(tensors) - sum(mask)
+        npar = n_in - nx - ns
+        xs, state = tensors[:nx], tensors[nx : nx + ns]
+        params, present = tensors[nx + ns : n_in], iter(tensors[n_in:])
+        grads = [next(present) if m else None for m in mask]
+        del npar
+        out = torch.ops.snnfunc.fused_scan_backward(
+            key, num_steps, static, xs, state, params, grads[:ny], grads[ny:]
+        )
+        return tuple(out)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        raise RuntimeError(
+            "fuse: second-order gradients (double backward) of a fused scan are not "
+            "implemented; use backend='scan' for hessians and gradient penalties"
+        )
+
+
+def _batched(
+    info: Any, in_dims: tuple[Any, ...], static: bool, xs: list[Tensor], state: list[Tensor],
+    params: list[Tensor], extra: Sequence[tuple[list[Tensor | None], bool]] = (),
+) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[list[Tensor | None]]]:
+    """Move each batch dim to the front of the element shape: ``[*E]`` -> ``[V, *E]``
+    (time-major leaves ``[T, V, *E]``); unbatched leaves are expanded, 0-d params stay 0-d."""
+    size = info.batch_size
+    _, _, _, x_dims, s_dims, p_dims, *extra_dims = in_dims
+    shape = next(s.shape for s, d in zip(state, s_dims) if d is None) if None in s_dims else None
+    if shape is None:
+        shape = state[0].movedim(s_dims[0], 0).shape[1:]
+
+    def element(t: Tensor, dim: int | None) -> Tensor:
+        if dim is None:
+            return t.expand(size, *shape)
+        return t.movedim(dim, 0).expand(size, *shape)
+
+    def timed(t: Tensor, dim: int | None, has_time: bool) -> Tensor:
+        if not has_time:
+            return element(t, dim)
+        if dim is None:
+            return t.unsqueeze(1).expand(t.shape[0], size, *shape)
+        return t.movedim(dim, 1).expand(t.shape[0] if dim != 0 else t.shape[1], size, *shape)
+
+    def param(p: Tensor, dim: int | None) -> Tensor:
+        if dim is None:
+            return p if p.dim() == 0 else p.expand(size, *shape)
+        p = p.movedim(dim, 0)
+        return p.reshape(size, *([1] * len(shape))).expand(size, *shape) if p.dim() == 1 and len(shape) else p.expand(size, *shape)
+
+    xs_b = [timed(x, d, not static) for x, d in zip(xs, x_dims)]
+    state_b = [element(s, d) for s, d in zip(state, s_dims)]
+    params_b = [param(p, d) for p, d in zip(params, p_dims)]
+    extra_b = [
+        [None if g is None else timed(g, d, has_time) for g, d in zip(gs, dims)]
+        for (gs, has_time), dims in zip(extra, extra_dims)
+    ]
+    return xs_b, state_b, params_b, extra_b
+
+
+def _vmap_forward(info: Any, in_dims: tuple[Any, ...], key: str, num_steps: int, static: bool,
+                  xs: list[Tensor], state: list[Tensor], params: list[Tensor]) -> Any:
+    xs_b, state_b, params_b, _ = _batched(info, in_dims, static, xs, state, params)
+    outs = _fused_scan_op(key, num_steps, static, xs_b, state_b, params_b)
+    ny = entry(key).plan.num_y
+    return outs, [1] * ny + [0] * (len(outs) - ny)
+
+
+def _vmap_backward(info: Any, in_dims: tuple[Any, ...], key: str, num_steps: int, static: bool,
+                   xs: list[Tensor], state: list[Tensor], params: list[Tensor],
+                   gys: list[Tensor | None], gst: list[Tensor | None]) -> Any:
+    xs_b, state_b, params_b, (gys_b, gst_b) = _batched(
+        info, in_dims, static, xs, state, params, ((gys, True), (gst, False))
+    )
+    outs = _fused_scan_backward_op(key, num_steps, static, xs_b, state_b, params_b, gys_b, gst_b)
+    nx = len(xs)
+    return outs, [0 if static else 1] * nx + [0] * (len(outs) - nx)
+
+
+if hasattr(torch.library, "register_vmap"):
+    torch.library.register_vmap(_fused_scan_op, _vmap_forward)
+    torch.library.register_vmap(_fused_scan_backward_op, _vmap_backward)
+VMAP_SUPPORTED = hasattr(torch.library, "register_vmap")
+
+
+def fused_scan(
+    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+    params: list[Tensor],
+) -> list[Tensor]:
+    """The fused scan with autograd (``torch.func`` and ``torch.compile`` aware)."""
+    out = _FusedScan.apply(key, num_steps, static, len(xs), len(state), *xs, *state, *params)  # type: ignore[no-untyped-call]
+    return list(out)
