@@ -39,10 +39,12 @@ from _common import (
 )
 
 import snnfunc as sf
+from snnfunc.fused.fuse import fuse
 
 SIZES = [(25, 128, 1000), (100, 32, 4096), (500, 16, 512)]
 QUICK_SIZES = [(8, 4, 64)]
 BETA, THR = 0.9, 1.0
+FUSED_LIF = fuse(sf.lif_step)
 
 
 def make_inputs(size: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,6 +60,7 @@ def implementations(size: tuple[int, int, int]) -> dict[str, Any]:
     params = sf.LIFParams(BETA, THR)
     impls: dict[str, Any] = {
         "snnfunc lif_scan (kernel)": lambda x: sf.lif_scan(sf.lif_init((b, n)), x, params)[0],
+        "snnfunc fuse(lif_step) (kernel)": lambda x: FUSED_LIF(sf.lif_init((b, n)), x, params)[0],
         "snnfunc lif_scan (torch path)": lambda x: sf.lif_scan(
             sf.lif_init((b, n)), x, params, backend="torch"
         )[0],

@@ -53,7 +53,7 @@ def compiler() -> str | None:
 def flags() -> list[str]:
     arch = {"AVX512": ["-march=x86-64-v4"], "AVX2": ["-march=x86-64-v3"]}
     capability = torch.backends.cpu.get_cpu_capability()
-    base = ["-O3", "-std=c11", "-fPIC", "-shared", "-ffp-contract=off", "-fopenmp", "-fno-math-errno"]
+    base = ["-O3", "-std=c11", "-fPIC", "-shared", "-ffp-contract=off", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
     return base + (arch.get(capability, []) if sys.platform.startswith("linux") else [])
 
 

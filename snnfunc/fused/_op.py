@@ -18,6 +18,9 @@ from the one traced step.
 from __future__ import annotations
 
 import ctypes
+import functools
+import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +119,43 @@ def _call(fn: Any, num_steps: int, static: bool, params: Sequence[Tensor], ptrs:
     )
 
 
+_HUGE = 2 << 20  # a transparent huge page on x86-64 Linux
+_MADV_HUGEPAGE = 14
+
+
+@functools.cache
+def _madvise() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.madvise
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def empty(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype) -> Tensor:
+    """``torch.empty(shape, dtype=dtype)``, backed by transparent huge pages when large.
+
+    A kernel's large outputs are written once, fresh: with 4 KiB pages their first-touch page
+    faults (the kernel zeroing each page) cost more than the kernel's own work (measured: a
+    52 MB buffer takes 16 ms to fault in and 2.3 ms to fill). A 2 MiB-aligned region advised
+    ``MADV_HUGEPAGE`` faults 512 times less often.
+    """
+    numel = math.prod(shape)
+    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    madvise = _madvise()
+    if nbytes < 2 * _HUGE or madvise is None:
+        return torch.empty(shape, dtype=dtype)
+    raw = torch.empty(nbytes + _HUGE, dtype=torch.uint8)
+    offset = -raw.data_ptr() % _HUGE
+    madvise(raw.data_ptr() + offset, (nbytes // _HUGE) * _HUGE, _MADV_HUGEPAGE)
+    return raw[offset : offset + nbytes].view(dtype).view(shape)
+
+
 def _fresh(outs: list[Tensor], inputs: Sequence[Tensor]) -> list[Tensor]:
     """Outputs that alias no input (an operator may not return its inputs' storage)."""
     taken = {t.untyped_storage().data_ptr() for t in inputs}
@@ -135,7 +175,7 @@ def _forward_impl(
             xs_c = [x.contiguous() for x in xs]
             state_c = [s.contiguous() for s in state]
             params_c = [p.contiguous() for p in params]
-            ys = [torch.empty((num_steps, *shape), dtype=d) for d in plan.y_dtypes]
+            ys = [empty((num_steps, *shape), d) for d in plan.y_dtypes]
             final = [torch.empty(shape, dtype=s.dtype) for s in state]
             _call(fn, num_steps, static, params_c, [*xs_c, *state_c, *params_c, *ys, *final],
                   state[0].numel(), state[0].element_size(), plan.num_state)
@@ -161,7 +201,7 @@ def _backward_impl(
         if not isinstance(fn, str):
             c = [t.contiguous() for t in (*xs, *state, *params)]
             gc = [g.contiguous() for g in present]
-            gxs = [torch.empty_like(x, memory_format=torch.contiguous_format) for x in xs]
+            gxs = [empty(x.shape, x.dtype) for x in xs]
             g0 = [torch.empty(shape, dtype=s.dtype) for s in state]
             gps = [torch.empty(shape, dtype=s.dtype) for s in params]
             _call(fn, num_steps, static, c[len(xs) + len(state):], [*c, *gc, *gxs, *g0, *gps],
