@@ -34,6 +34,22 @@ if str(ROOT) not in sys.path:  # run from a checkout: benchmark this tree's snnf
 BANDWIDTH = 31e9  # bytes/s, BENCHMARKS.md W4 (large copy/add, bytes read + written, 2 threads)
 
 
+def measure_bandwidth(megabytes: int = 256, reps: int = 7) -> float:
+    """The copy bandwidth of this machine now, bytes/s (read + written), with the thread count
+    set: the roofline's denominator, measured in the same run as the timings it judges."""
+    a = torch.ones(megabytes << 18)  # float32: megabytes MiB
+    b = torch.empty_like(a)
+    b.copy_(a)  # fault the pages in
+    best = min(_timed(lambda: b.copy_(a)) for _ in range(reps))
+    return 2 * a.numel() * a.element_size() / best
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="tiny sizes, few reps (smoke test)")

@@ -6,7 +6,8 @@ the spike, arctan surrogate (alpha 2); loss = (spikes * fixed random weights).su
     python benchmarks/w1_lif_layer.py            # the three sizes, 2 threads
     python benchmarks/w1_lif_layer.py --quick    # tiny smoke run
 
-Implementations: snnfunc's fused ``lif_scan`` (C++ kernel; and its pure-torch path),
+Implementations: snnfunc's fused ``lif_scan`` (the C kernel generated from ``lif_step`` by
+``snnfunc.fuse``; and the graph executor, ``backend="torch"``),
 ``snnfunc.scan`` of ``lif_step``, a plain eager loop (the W1 reference semantics), snnTorch
 ``Leaky`` (tutorial loop indexing ``x[t]``, and an unbind loop), Norse ``LIFBoxCell`` and
 SpikingJelly ``LIFNode`` (multi-step, torch backend). Options matched: snnfunc, plain and
@@ -24,11 +25,11 @@ from typing import Any
 
 import torch
 from _common import (
-    BANDWIDTH,
     PEER_MODULES,
     dump,
     fmt,
     machine,
+    measure_bandwidth,
     parser,
     peak_memory,
     peer,
@@ -39,12 +40,10 @@ from _common import (
 )
 
 import snnfunc as sf
-from snnfunc.fused.fuse import fuse
 
 SIZES = [(25, 128, 1000), (100, 32, 4096), (500, 16, 512)]
 QUICK_SIZES = [(8, 4, 64)]
 BETA, THR = 0.9, 1.0
-FUSED_LIF = fuse(sf.lif_step)
 
 
 def make_inputs(size: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,8 +59,7 @@ def implementations(size: tuple[int, int, int]) -> dict[str, Any]:
     params = sf.LIFParams(BETA, THR)
     impls: dict[str, Any] = {
         "snnfunc lif_scan (kernel)": lambda x: sf.lif_scan(sf.lif_init((b, n)), x, params)[0],
-        "snnfunc fuse(lif_step) (kernel)": lambda x: FUSED_LIF(sf.lif_init((b, n)), x, params)[0],
-        "snnfunc lif_scan (torch path)": lambda x: sf.lif_scan(
+        "snnfunc lif_scan (graph executor)": lambda x: sf.lif_scan(
             sf.lif_init((b, n)), x, params, backend="torch"
         )[0],
         "snnfunc scan(lif_step)": lambda x: sf.scan(
@@ -192,6 +190,8 @@ def main() -> None:
         )
         return
     print(f"## W1 LIF layer ({machine()})\n")
+    bandwidth = measure_bandwidth()
+    print(f"Copy bandwidth measured now: {bandwidth / 1e9:.1f} GB/s (read + written)\n")
     implementations(sizes[0])  # import the peers
     print(f"Peers: {versions('snntorch', 'norse', 'spikingjelly') or 'none found'}\n")
     results: dict[str, Any] = {}
@@ -214,7 +214,7 @@ def main() -> None:
             )
         ours = fb["snnfunc lif_scan (kernel)"][0]
         elems = t * b * n
-        roof_fb, roof_f = 24 * elems / BANDWIDTH * 1e3, 8 * elems / BANDWIDTH * 1e3
+        roof_fb, roof_f = 24 * elems / bandwidth * 1e3, 8 * elems / bandwidth * 1e3
         rows = []
         for name in impls:
             rows.append(
@@ -244,7 +244,7 @@ def main() -> None:
             )
         )
         print(
-            f"\nRoofline ({BANDWIDTH / 1e9:.0f} GB/s): fwd {roof_f:.3g} ms (8 B/element), "
+            f"\nRoofline ({bandwidth / 1e9:.0f} GB/s): fwd {roof_f:.3g} ms (8 B/element), "
             f"fwd+bwd {roof_fb:.3g} ms (24 B/element).\n"
         )
         results[f"{t}x{b}x{n}"] = {"fwd": f, "fwd_bwd": fb, "peak_mb": mem, "rates": rates}

@@ -54,6 +54,7 @@ from snnfunc.surrogate import Surrogate as Surrogate
 
 # isort: split
 # Fused multi-step neurons (equal to scan of the step, one kernel for all T).
+from snnfunc.fused import fuse as fuse
 from snnfunc.fused import if_scan as if_scan
 from snnfunc.fused import lif_scan as lif_scan
 from snnfunc.fused import synaptic_scan as synaptic_scan

@@ -6,7 +6,7 @@ A spike function maps the shifted membrane ``x = v - threshold`` to spikes ``H(x
 different formulas, so every factory below states its exact derivative and peak value.
 
 Each factory returns a :class:`Surrogate`: a frozen, hashable callable that also exposes
-``derivative(x)`` (the fused scans and :mod:`snnfunc.testing` use it). The hyperparameter may
+``derivative(x)`` (:mod:`snnfunc.testing` uses it). The hyperparameter may
 be a float or a Tensor that requires grad (a learnable slope, per neuron if you like); a Tensor
 gets the gradient :math:`\partial S / \partial \text{hyper}` of the smooth surrogate.
 
@@ -115,8 +115,7 @@ class Surrogate:
         derivative_fn: ``(x, hyper) -> dS/dx``, elementwise.
         hyper: the hyperparameter (float or Tensor), or ``None``.
         hyper_derivative_fn: ``(x, hyper) -> dS/dhyper``, elementwise, for a learnable hyper.
-        kind: the :data:`SURROGATES` entry that made it (``None`` for :func:`custom`); fused
-            kernels key their built-in cases on it.
+        kind: the :data:`SURROGATES` entry that made it (``None`` for :func:`custom`).
     """
 
     name: str
@@ -158,23 +157,20 @@ class SurrogateSpec:
     Attributes:
         factory: ``factory(hyper?) -> Surrogate``.
         hyper_range: the hyperparameter range property tests draw from (``None``: it has none).
-        kernel_case: the C++ fused kernel's case for this derivative (``None``: not in the
-            kernel; fused scans then use their torch path).
     """
 
     factory: Callable[..., Surrogate]
     hyper_range: tuple[float, float] | None = None
-    kernel_case: int | None = None
 
 
 _REGISTRY: dict[str, SurrogateSpec] = {}
 SURROGATES: Mapping[str, SurrogateSpec] = MappingProxyType(_REGISTRY)
 """Every built-in surrogate factory by name (read-only): the models' and CLI's choices,
-:mod:`snnfunc.testing`'s draws, the fused kernel's cases. Filled by :func:`_builtin`."""
+:mod:`snnfunc.testing`'s draws. Filled by :func:`_builtin`."""
 
 
 def _builtin(
-    hyper_range: tuple[float, float] | None = None, kernel_case: int | None = None
+    hyper_range: tuple[float, float] | None = None,
 ) -> Callable[[Callable[..., Surrogate]], Callable[..., Surrogate]]:
     """Register a factory under its name; its surrogates carry ``kind=name``."""
 
@@ -185,7 +181,7 @@ def _builtin(
         def make(*args: Any, **kwargs: Any) -> Surrogate:
             return dataclasses.replace(factory(*args, **kwargs), kind=name)
 
-        _REGISTRY[name] = SurrogateSpec(make, hyper_range, kernel_case)
+        _REGISTRY[name] = SurrogateSpec(make, hyper_range)
         return make
 
     return register
@@ -205,7 +201,7 @@ def _atan_da(x: Tensor, a: Hyper) -> Tensor:
     return (x / 2) / (1 + (math.pi / 2 * a * x) ** 2)
 
 
-@_builtin((0.5, 10.0), kernel_case=0)
+@_builtin((0.5, 10.0))
 def atan(alpha: Hyper = 2.0) -> Surrogate:
     r"""Arctan surrogate (snnTorch's ``atan``, its neurons' default).
 
@@ -227,7 +223,7 @@ def _fs_dk(x: Tensor, k: Hyper) -> Tensor:
     return -(x * r) * (x.abs() * r)  # -x|x| / (k|x|+1)^2, as bounded factors (no inf/inf)
 
 
-@_builtin((1.0, 50.0), kernel_case=1)
+@_builtin((1.0, 50.0))
 def fast_sigmoid(slope: Hyper = 25.0) -> Surrogate:
     r"""Fast sigmoid (snnTorch's ``fast_sigmoid``, Zenke & Ganguli).
 
@@ -238,7 +234,7 @@ def fast_sigmoid(slope: Hyper = 25.0) -> Surrogate:
     return Surrogate("fast_sigmoid", _fs_d, _hyper("slope", slope), _fs_dk)
 
 
-@_builtin((1.0, 100.0), kernel_case=1)
+@_builtin((1.0, 100.0))
 def superspike(alpha: Hyper = 100.0) -> Surrogate:
     r"""SuperSpike (Norse's ``superspike``, default ``alpha=100``).
 
@@ -260,7 +256,7 @@ def _sig_dk(x: Tensor, k: Hyper) -> Tensor:
     return x * s * (1 - s)
 
 
-@_builtin((0.5, 20.0), kernel_case=2)
+@_builtin((0.5, 20.0))
 def sigmoid(slope: Hyper = 5.0) -> Surrogate:
     r"""Logistic sigmoid (snnTorch's ``sigmoid``).
 
@@ -283,7 +279,7 @@ def _tri_dw(x: Tensor, w: Hyper) -> Tensor:
     return torch.where(x.abs() < w, -(u / w) * (1 - u.abs()), 0.0)
 
 
-@_builtin((0.1, 2.0), kernel_case=3)
+@_builtin((0.1, 2.0))
 def triangle(width: Hyper = 1.0) -> Surrogate:
     r"""Triangle (piecewise-linear, Esser et al. / Bellec et al.).
 
@@ -304,7 +300,7 @@ def _box_dw(x: Tensor, w: Hyper) -> Tensor:
     return torch.where(x.abs() < w, -(x / w) / (2 * w), 0.0)
 
 
-@_builtin((0.1, 2.0), kernel_case=4)
+@_builtin((0.1, 2.0))
 def boxcar(width: Hyper = 0.5) -> Surrogate:
     r"""Boxcar (rectangular window).
 
@@ -320,7 +316,7 @@ def _ones_d(x: Tensor, _: Any) -> Tensor:
     return torch.ones_like(x)
 
 
-@_builtin(kernel_case=5)
+@_builtin()
 def straight_through() -> Surrogate:
     r"""Straight-through estimator: :math:`S'(x) = 1` everywhere (peak 1)."""
     return Surrogate("straight_through", _ones_d)
@@ -330,7 +326,7 @@ def _spike_d(x: Tensor, _: Any) -> Tensor:
     return step(x)
 
 
-@_builtin(kernel_case=6)
+@_builtin()
 def heaviside() -> Surrogate:
     r"""snnTorch tutorial 3's surrogate: the gradient is the spike itself.
 

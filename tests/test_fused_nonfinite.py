@@ -25,15 +25,16 @@ from torch import Tensor
 
 import snnfunc as sf
 from snnfunc import surrogate
-from snnfunc.fused import _cpu, kernel_available
+from snnfunc.fused import _build
+from snnfunc.neurons import MODELS as NEURON_MODELS
 
 F64 = torch.float64
 NAN, INF = math.nan, math.inf
-BACKENDS = ["kernel", "torch"] if kernel_available() else ["torch"]
+BACKENDS = ["kernel", "torch"] if _build.disabled_reason() is None else ["torch"]
 
 
 MODELS = FUSED_MODELS
-# every surrogate the kernel implements (snnfunc.fused._cpu), and one it does not (torch path)
+# every built-in surrogate and a custom one (all traced into the generated kernels)
 SURROGATES = [
     surrogate.atan(),
     surrogate.fast_sigmoid(),
@@ -51,15 +52,22 @@ RESET_OPTIONS = [
     for delay in (False, True)
     for detach in (False, True)
 ]
-RANGES = {"alpha": (0.3, 0.9), "beta": (0.5, 1.0), "threshold": (0.5, 1.5)}
+
+
+def _range(model: Model, name: str) -> tuple[float, float]:
+    """The registered range of a param (snnfunc.neurons.MODELS)."""
+    field = NEURON_MODELS[model.name].params[name]
+    return field.low, field.high
+
 # the outputs the loss reads: spikes, final v, final i (synaptic)
 LOSSES = ["zv", "z", "v"]
 SYNAPTIC_LOSSES = ["zvi", "i", "vi"]
 
 
 def _backend(backend: str, spike_fn: Any) -> str:
-    """The kernel runs built-in surrogates only; custom ones take the torch path."""
-    return "torch" if backend == "kernel" and _cpu.surrogate_id(spike_fn) is None else backend
+    """Every surrogate runs in the kernel (its derivative is traced with the step)."""
+    del spike_fn
+    return backend
 
 
 def _run(
@@ -133,7 +141,7 @@ def _placement_case(
     state = {f: torch.rand(2, n, generator=g, dtype=dtype) for f in model.state._fields}
     params = {}
     for name in model.param_names:
-        lo, hi = RANGES[name]
+        lo, hi = _range(model, name)
         params[name] = lo + (hi - lo) * torch.rand(n, generator=g, dtype=dtype)
     for k, (where, t, value) in enumerate(places):
         if where == "xs":
@@ -151,7 +159,7 @@ def _placement_case(
 
 @pytest.mark.parametrize(
     ("backend", "dtype"),
-    [(b, F64) for b in BACKENDS] + ([("kernel", torch.float32)] if kernel_available() else []),
+    [(b, F64) for b in BACKENDS] + ([("kernel", torch.float32)] if "kernel" in BACKENDS else []),
     ids=str,
 )
 @pytest.mark.parametrize("model", MODELS, ids=str)
@@ -235,7 +243,7 @@ def _drawn_case(c: dict[str, Any]) -> tuple[Tensor, Any, Any]:
     state = {f: torch.rand(shape, generator=g, dtype=F64) for f in model.state._fields}
     params: dict[str, Any] = {}
     for name, kind in c["kinds"].items():
-        lo, hi = RANGES[name]
+        lo, hi = _range(model, name)
         size = {"float": (), "scalar": (), "neuron": shape[-1:], "full": shape}[kind]
         params[name] = lo + (hi - lo) * torch.rand(size, generator=g, dtype=F64)
     for where, index, value in c["hits"]:

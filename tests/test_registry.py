@@ -130,13 +130,19 @@ def test_scan_still_reports_bad_input_at_the_first_step() -> None:
 
 # --- surrogates reach every consumer --------------------------------------------------------
 def test_every_surrogate_reaches_every_consumer() -> None:
-    from snnfunc.fused._cpu import surrogate_id
-
+    """Each registered surrogate is made by its factory, carries its kind, and fuses: its
+    derivative is traced into the generated kernel (no table of kernel cases to keep)."""
+    state, xs = sf.lif_init(3, dtype=torch.float64), torch.rand(4, 3, dtype=torch.float64)
     for name, spec in surrogate.SURROGATES.items():
         made = spec.factory() if spec.hyper_range is None else spec.factory(spec.hyper_range[0])
         assert made.kind == name and getattr(surrogate, name) is spec.factory
-        assert surrogate_id(made) == spec.kernel_case
-    assert surrogate_id(surrogate.custom(lambda x: x, name="atan")) is None  # never by name
+        fused = sf.fuse(partial(sf.lif_step, spike_fn=made))
+        params = sf.LIFParams(0.9, 1.0)
+        assert fused.explain(state, xs, params).backend in ("kernel", "torch")
+        assert torch.equal(
+            fused(state, xs, params)[0],
+            sf.scan(partial(sf.lif_step, params=params, spike_fn=made), state, xs)[0],
+        )
 
 
 @given(spike_fn=sst.surrogates())

@@ -149,49 +149,50 @@ def test_every_loss_trains_the_digits_above_chance(tmp_path: Path, loss: str) ->
     assert metrics["test_accuracy"] > 0.5, metrics["test_accuracy"]
 
 
-def test_the_kernel_is_ready_before_training_and_the_backend_is_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_the_kernels_are_ready_before_training_and_the_backend_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import time
 
-    from snnfunc.fused import _cpu
+    from snnfunc.fused import _build, _op
 
-    monkeypatch.setattr(_cpu, "_state", {})  # as in a fresh process: nothing loaded yet
-    real_build = _cpu._build
+    real_compile = _build.compile_kernel
 
-    def slow_build(cxx: str) -> Path:  # a cold build takes seconds
-        time.sleep(0.5)
-        return real_build(cxx)
+    def slow_compile(*args: Any, **kwargs: Any) -> Any:  # a cold build takes time
+        time.sleep(0.25)
+        return real_compile(*args, **kwargs)
 
-    monkeypatch.setattr(_cpu, "_build", slow_build)
-    loaded_at_first_epoch = []
+    monkeypatch.setattr(_build, "compile_kernel", slow_compile)
+    monkeypatch.setattr(_op, "_KERNELS", {})  # as in a fresh process: nothing loaded yet
+    built_at_first_epoch = []
     real_epoch = snnfunc.app.train._train_epoch
 
     def epoch(*args: Any, **kwargs: Any) -> Any:
-        loaded_at_first_epoch.append("lib" in _cpu._state)
+        built_at_first_epoch.append(len(_op._KERNELS))
         return real_epoch(*args, **kwargs)
 
     monkeypatch.setattr(snnfunc.app.train, "_train_epoch", epoch)
     config = dataclasses.replace(FAST, out=str(tmp_path), max_batches=2, epochs=1, plots=False)
     metrics = run(config)
-    assert loaded_at_first_epoch == [True]  # built before the first batch
-    assert capsys.readouterr().err.count("loading the fused C++ kernel") == 1
     env = json.loads((tmp_path / "metrics.json").read_text())["environment"]
     assert env == metrics["environment"]
-    assert env["prepare_seconds"] >= 0.5  # the build's time, not in train_seconds:
     assert sum(e["seconds"] for e in metrics["epochs"]) == metrics["train_seconds"]
-    if _cpu.available():
-        assert env["fused_backend"] == "kernel" and env["kernel"]["path"].endswith(".so")
+    if _build.disabled_reason() is None:
+        assert built_at_first_epoch == [2]  # forward and backward, before the first batch
+        assert env["prepare_seconds"] >= 0.5  # both builds' time, not in train_seconds
+        assert env["fused_backend"] == "kernel"
+        assert [b["path"].endswith(".so") for b in env["kernel"]["builds"]] == [True, True]
     else:
         assert env["fused_backend"] == "torch" and env["kernel"]["error"]
 
 
-def test_the_backend_without_the_kernel_and_for_a_neuron_without_a_fused_scan(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from snnfunc.fused import FUSED, _cpu
+def test_the_backend_without_the_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every neuron the app offers fuses (all are pointwise): without a kernel, the graph
+    executor runs."""
+    from snnfunc.app.models import NEURONS
+    from snnfunc.fused import FUSED
 
-    monkeypatch.setattr(_cpu, "_state", {})
+    assert set(NEURONS) <= set(FUSED)
     monkeypatch.setenv("SNNFUNC_NO_EXT", "1")
     config = dataclasses.replace(
         FAST, out=str(tmp_path / "a"), max_batches=1, epochs=1, plots=False
@@ -199,10 +200,6 @@ def test_the_backend_without_the_kernel_and_for_a_neuron_without_a_fused_scan(
     env = run(config)["environment"]
     assert env["fused_backend"] == "torch"
     assert env["kernel"]["error"] == "disabled by SNNFUNC_NO_EXT"
-    unfused = next(n for n in ("alpha", "adlif", "alif", "lapicque") if n not in FUSED)
-    config = preset(neuron=unfused, hidden=(16,), num_steps=4, epochs=1, max_batches=1)
-    config = config.replace(out=str(tmp_path / "b"), plots=False, progress=False)
-    assert run(config)["environment"]["fused_backend"] == "scan"
 
 
 def test_the_run_plots_say_what_they_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -476,50 +476,39 @@ def _ddp(model: Model) -> Callable[[Tensor], NetOutput]:
     return wrapped
 
 
-def _prepare_fused(config: TrainConfig, *, notice: bool) -> dict[str, Any]:
-    """Build (or load) the fused C++ kernel now, before training, and say which fused backend
-    the hidden layers will run: ``{"fused_backend", "kernel", "prepare_seconds"}``.
+def _prepare_fused(config: TrainConfig, model: Model) -> dict[str, Any]:
+    """Trace the hidden neuron's step and build its fused kernels now, before training, and say
+    which fused backend the hidden layers run: ``{"fused_backend", "kernel", "prepare_seconds"}``.
 
-    ``fused_backend`` is what :func:`snnfunc.fused.scans` picks for this model's neuron,
-    surrogate, device and float32 inputs: ``"kernel"`` (the C++ kernel), ``"torch"`` (the
-    pure-torch fused scan: CUDA, ``SNNFUNC_NO_EXT=1``, no compiler, a surrogate the kernel
-    lacks) or ``"scan"`` (the neuron has no fused scan). The output layer always runs ``scan``
-    (its membrane is recorded). ``kernel`` is :func:`snnfunc.fused.kernel_build_info` (path,
-    ``build_seconds`` in this process -- 0 when loaded from the cache -- or ``error``).
-    Printing a one-line notice when the kernel is loaded for the first time in this process
-    (a cold build takes ~15 s), and timing it apart, keeps it out of ``train_seconds`` and the
-    first epoch's progress bar.
+    One forward and backward of ``model`` on one blank example (no weight changes) traces and
+    builds exactly the kernels training will use (each build prints one line; a build is
+    ~0.1-0.3 s, a cached one is loaded), so none of it lands in ``train_seconds`` or the first
+    epoch's progress bar. ``fused_backend`` is what the hidden layers ran: ``"kernel"`` (the
+    generated C kernel), ``"torch"`` (the graph executor: CUDA, ``SNNFUNC_NO_EXT=1``, no
+    compiler) or ``"scan"`` (a neuron whose step is not pointwise). The output layer always runs
+    ``scan`` (its membrane is recorded). ``kernel`` lists this process's builds (name, path,
+    seconds, whether built or loaded from the cache) or says why there is no kernel.
 
     The backends agree on the forward bit for bit, but their backwards sum in different orders
     (the kernel's also depends on the thread count), so weight gradients differ by ~1 ulp, and
     over a run's Adam steps that changes which neurons cross the threshold: different backends
-    or thread counts end at different and equally good weights. Digits + fcn at seed 0: 93.33%
-    test accuracy by spike count with the kernel on 1 thread, 93.78% with the kernel on 2
-    threads and with ``SNNFUNC_NO_EXT=1`` (2 of 450 test images). Compare runs of one backend and
+    or thread counts end at different and equally good weights. Compare runs of one backend and
     thread count (both are in ``metrics.json["environment"]``).
     """
-    from snnfunc.fused import FUSED, _cpu, kernel_build_info
-    from snnfunc.fused._function import choose_backend
-    from snnfunc.surrogate import SURROGATES
+    from snnfunc.fused import FUSED, _build, _op
 
     tic = time.perf_counter()
-    neuron = config.model.neuron
     info: dict[str, Any] = {}
-    if neuron not in FUSED:
-        backend = "scan"
-    else:
-        if torch.device(config.device).type == "cpu":
-            if notice and "lib" not in _cpu._state:
-                print(
-                    "snnfunc: loading the fused C++ kernel (the first run on a machine builds "
-                    f"it, ~15 s; cached in {_cpu._cache_dir()}) ...",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            info = kernel_build_info()
-        spike_fn = SURROGATES[config.model.surrogate].factory()
-        xs = torch.zeros(1, device=config.device)
-        backend = choose_backend("auto", spike_fn, xs, [], [])
+    backend = "scan"
+    if config.model.neuron in FUSED:
+        builds = len(_build.BUILDS)
+        _op.LAST_RUN.clear()
+        x = torch.zeros((1, *config.model.input_shape), device=config.device)
+        out = model(x)
+        torch.autograd.grad(out.membrane.sum(), list(model.params.values()), allow_unused=True)
+        backend = _op.LAST_RUN.get("backward", _op.LAST_RUN.get("forward", "scan"))
+        reason = _build.disabled_reason()
+        info = {"builds": _build.BUILDS[builds:]} if reason is None else {"error": reason}
     return {
         "fused_backend": backend,
         "kernel": info,
@@ -538,8 +527,8 @@ def _amend_json(path: Path, extra: dict[str, Any]) -> None:
 def run(config: TrainConfig) -> dict[str, Any]:
     """Train (:func:`fit`), evaluate on the test split, and write ``config.out``.
 
-    Before training, builds or loads the fused C++ kernel (a one-line notice on stderr; the
-    time is not counted in ``train_seconds``). Writes ``metrics.json`` (``test_accuracy`` as a
+    Before training, traces the hidden neuron and builds or loads its fused kernels (one line
+    on stderr per build; the time is not counted in ``train_seconds``). Writes ``metrics.json`` (``test_accuracy`` as a
     fraction, ``train_seconds``, the config, per-epoch history -- :func:`fit`'s stats plus
     ``batches``, ``test_accuracy`` after the epoch and ``test_seconds``, its evaluation time
     -- and under ``environment`` the versions, ``fused_backend``, the ``kernel`` build info and
@@ -560,7 +549,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     train_data = load_dataset(config.dataset, "train", config.data_dir)
     test_data = load_dataset(config.dataset, "test", config.data_dir)
     model, saved = _start(config, out)
-    fused = _prepare_fused(config, notice=is_main)  # a kernel build is no training time
+    fused = _prepare_fused(config, model)  # a kernel build is no training time
     run_model = model if world is None else _ddp(model)  # before the optimizer: DDP's tensors
     optimizer = torch.optim.Adam(model.params.values(), lr=config.lr, betas=(0.9, 0.999))
     done, history, losses = 0, [], []

@@ -44,7 +44,12 @@ def cache_dir() -> Path:
 
 
 def compiler() -> str | None:
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+    return _find_compiler(os.environ.get("CC"))
+
+
+@functools.cache
+def _find_compiler(cc: str | None) -> str | None:
+    for name in (cc, "cc", "gcc", "clang"):
         if name and shutil.which(name):
             return name
     return None

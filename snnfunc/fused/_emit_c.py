@@ -99,20 +99,31 @@ _IDENTITY = {_aten.detach, _aten.alias, _aten.clone, _aten.lift_fresh_copy, _ate
 class _Emitter:
     """Statements for one graph, one element ``k``: ``const T vN = ...;``."""
 
-    def __init__(self, gm: fx.GraphModule, inputs: Sequence[str], prefix: str) -> None:
-        self.gm, self.prefix = gm, prefix
+    def __init__(
+        self, gm: fx.GraphModule, inputs: Sequence[str], prefix: str, consts: list[float]
+    ) -> None:
+        self.gm, self.prefix, self.consts = gm, prefix, consts
         self.names: dict[fx.Node, str] = {}
         self.lines: list[str] = []
         placeholders = gm.graph.find_nodes(op="placeholder")
-        for node, expr in zip(placeholders, inputs, strict=True):
-            self.names[node] = expr
+        for i, (node, expr) in enumerate(zip(placeholders, inputs, strict=True)):
+            # loaded once, first: the stores at the end may overwrite the buffer read here
+            name = f"{prefix}in{i}"
+            self.lines.append(f"const {_ctype(node.meta['val'].dtype)} {name} = {expr};")
+            self.names[node] = name
+
+    def const(self, value: Any, ctype: str) -> str:
+        """A number read at run time from ``K`` (so that one kernel serves every value: a
+        swept ``beta`` does not recompile), cast as torch casts a scalar."""
+        self.consts.append(float(value))
+        return f"(({ctype})K[{len(self.consts) - 1}])"
 
     def operand(self, arg: Any, ctype: str) -> str:
         if isinstance(arg, fx.Node):
             name = self.names[arg]
             return name if _ctype(arg.meta["val"].dtype) == ctype else f"(({ctype}){name})"
         if isinstance(arg, (bool, int, float)):
-            return _literal(arg, ctype)
+            return self.const(arg, ctype)
         raise Unsupported(f"an operand {arg!r} of type {type(arg).__name__}")
 
     def compute_type(self, node: fx.Node) -> str:
@@ -144,10 +155,10 @@ class _Emitter:
         elif packet in (_aten.zeros_like, _aten.ones_like, _aten.full_like, _aten.scalar_tensor):
             fill = {_aten.zeros_like: 0, _aten.ones_like: 1}.get(packet)
             value = fill if fill is not None else (args[1] if packet is _aten.full_like else args[0])
-            expr = _literal(value, out)
+            expr = self.const(value, out)
         elif packet in FACTORIES:
             fill = {_aten.zeros: 0, _aten.new_zeros: 0, _aten.ones: 1, _aten.new_ones: 1}.get(packet)
-            expr = _literal(fill if fill is not None else args[-1], out)
+            expr = self.const(fill if fill is not None else args[-1], out)
         elif packet in _UNARY:
             expr = _UNARY[packet].format(self.operand(args[0], t), t=t, f="f" if t == "float" else "")
         elif packet in _BINARY:
@@ -201,19 +212,19 @@ class _Emitter:
                 self.node(node)
             elif node.op == "get_attr":
                 value = getattr(self.gm, node.target)  # type: ignore[arg-type]
-                self.names[node] = _literal(value.item(), _ctype(value.dtype))
+                self.names[node] = self.const(value.item(), _ctype(value.dtype))
         return self.lines
 
     def outputs(self) -> list[str]:
         result = []
         for arg in self.gm.graph.find_nodes(op="output")[0].args[0]:
-            result.append(self.names[arg] if isinstance(arg, fx.Node) else _literal(arg, "double"))
+            result.append(self.names[arg] if isinstance(arg, fx.Node) else self.const(arg, "double"))
         return result
 
 
 def _body(gm: fx.GraphModule, inputs: Sequence[str], stores: Callable[[list[str]], list[str]],
-          prefix: str, indent: str) -> str:
-    em = _Emitter(gm, inputs, prefix)
+          prefix: str, indent: str, consts: list[float]) -> str:
+    em = _Emitter(gm, inputs, prefix, consts)
     lines = em.emit()
     lines += stores(em.outputs())
     return "\n".join(indent + line for line in lines)
@@ -239,7 +250,7 @@ def _load_params(npar: int) -> str:
     )
 
 
-def forward_source(plan: Plan, dtype: torch.dtype) -> str:
+def forward_source(plan: Plan, dtype: torch.dtype) -> tuple[str, list[float]]:
     """``snnfunc_forward(T, E, chunk, nthreads, x_static, pscalar, ptrs)``; ``ptrs``:
     ``*xs, *state_0, *params, *ys, *state_T``."""
     ns, nx, npar, ny = plan.num_state, plan.num_x, plan.num_params, plan.num_y
@@ -253,13 +264,14 @@ def forward_source(plan: Plan, dtype: torch.dtype) -> str:
         lines = [f"y{i}[k] = (S){outs[i]};" for i in range(ny)]
         return lines + [f"sb[{i} * chunk + k] = (S){outs[ny + i]};" for i in range(ns)]
 
-    body = _body(plan.forward, inputs, stores, "v", "          ")
+    consts: list[float] = []
+    body = _body(plan.forward, inputs, stores, "v", "          ", consts)
     # pointer order: xs, state_0, params, ys, state_T
     x_ptr = [f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)]
     y_ptr = [f"        S* y{i} = (S*)ptr[{nx + ns + npar + i}] + t * E + j0;" for i in range(ny)]
-    return _HEADER.format(what="forward", S=C_TYPES[dtype]) + f"""
+    source = _HEADER.format(what="forward", S=C_TYPES[dtype]) + f"""
 void snnfunc_forward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int64_t x_static,
-                     const int64_t* pscalar, void** ptr) {{
+                     const int64_t* pscalar, void** ptr, const double* K) {{
   void** p = ptr + {nx + ns};
   const int64_t nchunks = (E + chunk - 1) / chunk;
 #pragma omp parallel num_threads(nthreads)
@@ -285,11 +297,12 @@ void snnfunc_forward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int6
   }}
 }}
 """
+    return source, consts
 
 
 def backward_source(
     plan: Plan, dtype: torch.dtype, y_mask: tuple[bool, ...], s_mask: tuple[bool, ...]
-) -> str:
+) -> tuple[str, list[float]]:
     """``snnfunc_backward(T, E, chunk, nthreads, x_static, pscalar, ptrs)``; ``ptrs``:
     ``*xs, *state_0, *params, *gys[y_mask], *gstate_T[s_mask], *gxs, *gstate_0, *gparams``.
 
@@ -314,7 +327,10 @@ def backward_source(
     def fwd_stores(outs: list[str]) -> list[str]:
         return [f"sb[{i} * chunk + k] = (S){outs[i]};" for i in range(ns)]
 
-    recompute = _body(_state_only(plan.forward, ny), fwd_inputs, fwd_stores, "v", "          ")
+    consts: list[float] = []
+    recompute = _body(
+        _state_only(plan.forward, ny), fwd_inputs, fwd_stores, "v", "          ", consts
+    )
     bwd_inputs_common = [
         *(f"st[{i} * chunk + k]" for i in range(ns)),
         *(f"x{i}[k]" for i in range(nx)),
@@ -333,9 +349,15 @@ def backward_source(
 
     last_gs = [f"gsb[{i} * chunk + k]" for i in range(ns) if s_mask[i]]
     all_gs = [f"gsb[{i} * chunk + k]" for i in range(ns)]
-    last = _body(plan.backward(y_mask, s_mask), bwd_inputs_common + last_gs, bwd_stores, "b", "          ")
+    last = _body(
+        plan.backward(y_mask, s_mask), bwd_inputs_common + last_gs, bwd_stores, "b", "          ",
+        consts,
+    )
     full_mask = (True,) * ns
-    mid = _body(plan.backward(y_mask, full_mask), bwd_inputs_common + all_gs, bwd_stores, "m", "          ")
+    mid = _body(
+        plan.backward(y_mask, full_mask), bwd_inputs_common + all_gs, bwd_stores, "m", "          ",
+        consts,
+    )
     x_ptr = "\n".join(
         f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)
     )
@@ -349,9 +371,9 @@ def backward_source(
         f"      for (int64_t k = 0; k < n; ++k) gsb[{i} * chunk + k] = ((const S*)ptr[{base_gs + j}])[j0 + k];"
         for j, i in enumerate(i for i in range(ns) if s_mask[i])
     )
-    return _HEADER.format(what="backward", S=C_TYPES[dtype]) + f"""
+    source = _HEADER.format(what="backward", S=C_TYPES[dtype]) + f"""
 void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int64_t x_static,
-                      const int64_t* pscalar, void** ptr) {{
+                      const int64_t* pscalar, void** ptr, const double* K) {{
   void** p = ptr + {nx + ns};
   const int64_t nchunks = (E + chunk - 1) / chunk;
 #pragma omp parallel num_threads(nthreads)
@@ -405,6 +427,7 @@ void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int
   }}
 }}
 """
+    return source, consts
 
 
 def _state_only(gm: fx.GraphModule, ny: int) -> fx.GraphModule:

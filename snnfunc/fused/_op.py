@@ -77,11 +77,13 @@ def _kernel(plan: Plan, dtype: torch.dtype, kind: str, masks: Any = None) -> Any
     if key not in _KERNELS:
         try:
             if kind == "forward":
-                source = _emit_c.forward_source(plan, dtype)
+                source, consts = _emit_c.forward_source(plan, dtype)
             else:
-                source = _emit_c.backward_source(plan, dtype, *masks)
+                source, consts = _emit_c.backward_source(plan, dtype, *masks)
             name = f"fused {kind} ({plan.describe()}, {str(dtype).removeprefix('torch.')})"
-            _KERNELS[key] = (_build.compile_kernel(source, name, f"snnfunc_{kind}"), plan)
+            fn = _build.compile_kernel(source, name, f"snnfunc_{kind}")
+            array = (ctypes.c_double * max(1, len(consts)))(*consts)
+            _KERNELS[key] = ((fn, array), plan)
         except (Unsupported, OSError) as err:
             _KERNELS[key] = (f"{type(err).__name__}: {err}", plan)
     return _KERNELS[key][0]
@@ -108,7 +110,8 @@ def _call(fn: Any, num_steps: int, static: bool, params: Sequence[Tensor], ptrs:
     chunk, threads = _launch_shape(num_steps, elements, itemsize, num_state)
     scalar = (ctypes.c_int64 * max(1, len(params)))(*(int(p.numel() == 1) for p in params))
     array = (ctypes.c_void_p * len(ptrs))(*(t.data_ptr() if t is not None else None for t in ptrs))
-    fn(
+    kernel, consts = fn
+    kernel(
         ctypes.c_int64(num_steps),
         ctypes.c_int64(elements),
         ctypes.c_int64(chunk),
@@ -116,6 +119,7 @@ def _call(fn: Any, num_steps: int, static: bool, params: Sequence[Tensor], ptrs:
         ctypes.c_int64(int(static)),
         scalar,
         array,
+        consts,
     )
 
 
@@ -398,5 +402,10 @@ def fused_scan(
     params: list[Tensor],
 ) -> list[Tensor]:
     """The fused scan with autograd (``torch.func`` and ``torch.compile`` aware)."""
+    if not torch.is_grad_enabled() or not any(
+        t.requires_grad for t in (*xs, *state, *params)
+    ):  # no graph to record: the operator alone (no autograd.Function overhead)
+        out_: list[Tensor] = torch.ops.snnfunc.fused_scan(key, num_steps, static, xs, state, params)
+        return out_
     out = _FusedScan.apply(key, num_steps, static, len(xs), len(state), *xs, *state, *params)  # type: ignore[no-untyped-call]
     return list(out)

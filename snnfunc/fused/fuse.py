@@ -138,8 +138,10 @@ class Fused:
                 values.append(p)
         step_shapes = [t.shape if static else t.shape[1:] for t in x_leaves]
         full = [p.shape for p in values if isinstance(p, Tensor) and p.dim() > 0]
+        shapes = [s.shape for s in s_leaves] + step_shapes
         try:
-            shape = torch.broadcast_shapes(*(s.shape for s in s_leaves), *step_shapes)
+            same = all(s == shapes[0] for s in shapes)
+            shape = shapes[0] if same else torch.broadcast_shapes(*shapes)
         except RuntimeError:
             raise Unsupported(
                 "the state and one step of xs do not have one element shape: "
@@ -153,7 +155,6 @@ class Fused:
                 )
         return x_leaves, s_leaves, values, shape, length, static
 
-    @torch.compiler.disable
     def _plan(self, state: Any, xs: Any, params: Any, values: list[Any], static: bool) -> str:
         s_leaves, s_spec = tree_flatten(state)
         x_leaves, x_spec = tree_flatten(xs)
@@ -221,7 +222,8 @@ class Fused:
             x_leaves, s_leaves, values, shape, length, static = self._normalise(
                 state, xs, params, num_steps
             )
-            key = self._plan(state, xs, params, values, static)
+            plan_fn = _plan_outside_graph if torch.compiler.is_compiling() else Fused._plan
+            key = plan_fn(self, state, xs, params, values, static)
         except Unsupported as err:
             if self.backend in ("kernel", "torch"):
                 raise ValueError(f"backend={self.backend!r} cannot fuse this step: {err}") from None
@@ -239,6 +241,13 @@ class Fused:
         outs = _op.fused_scan(key, length, static, xs_flat, s_flat, p_flat)
         ys = tree_unflatten(list(outs[: plan.num_y]), plan.y_spec)
         return ys, tree_unflatten(list(outs[plan.num_y :]), plan.state_spec)
+
+
+@torch.compiler.disable
+def _plan_outside_graph(fused: Fused, *args: Any) -> str:
+    """:meth:`Fused._plan` under ``torch.compile``: tracing runs eagerly (a graph break); the
+    fused operator itself is in the graph."""
+    return fused._plan(*args)
 
 
 def fuse(step: Callable[..., Any], *, backend: Backend = "auto") -> Fused:

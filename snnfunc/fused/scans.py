@@ -1,32 +1,23 @@
-r"""Fused multi-step neurons: ``lif_scan``, ``synaptic_scan``, ``if_scan``.
+r"""Fused multi-step neurons: ``lif_scan``, ``synaptic_scan``, ``if_scan`` and :data:`FUSED`.
 
-Each equals ``scan(partial(<model>_step, params=params, **options), state, xs)`` (spikes and final
-state bit for bit, gradients to rounding) but runs the whole sequence as one unit: one custom
-autograd Function whose backward is the hand-derived BPTT recurrence (:mod:`snnfunc.fused._torch`
-documents it), with no per-step autograd graph. Nothing but the inputs is saved for backward; the
-backward recomputes the membranes. Implementations (``backend=``):
+Each is a thin name over :func:`snnfunc.fused.fuse.fuse` of the model's own step::
 
-* ``"kernel"``: a C++/OpenMP kernel built on first use and cached (:mod:`snnfunc.fused._cpu`;
-  ``SNNFUNC_EXT_DIR`` sets the cache, ``SNNFUNC_NO_EXT=1`` disables it). Used for float32/float64
-  CPU tensors with a built-in surrogate whose hyperparameter is a float.
-* ``"torch"``: the same algorithm in plain torch ops. Used for ``custom()`` surrogates, tensor
-  hyperparameters, other dtypes/devices, when no compiler is found, and under ``torch.func.vmap``
-  and under torch.func transforms (``vmap``, ``grad``, ``jacrev``) and ``torch.compile``, where
-  the kernel cannot run on the wrapped or traced tensors.
-* ``"scan"``: the reference unroll, used when the spike function is not a
-  :class:`~snnfunc.surrogate.Surrogate` (a plain callable has no ``derivative``), when the
-  surrogate's hyperparameter is a Tensor that requires grad, or when a per-neuron param has another
-  dtype than ``xs``.
+    lif_scan(state, xs, params, **options) == fuse(partial(lif_step, **options))(state, xs, params)
+                                           == scan(partial(lif_step, params=params, **options),
+                                                   state, xs)
 
-``backend="auto"`` (the default) picks the first that applies, in that order.
+(spikes and final state bit for bit, gradients to rounding). The kernels are generated from the
+traced step (:mod:`snnfunc.fused.fuse`), so no model's math is written here. Inputs are checked
+once, here, with the model's own errors. ``backend`` is ``"auto"``, ``"kernel"`` (the generated
+C kernel), ``"torch"`` (the graph executor) or ``"scan"``; see :mod:`snnfunc.fused.fuse`.
 
-torch.func: ``vmap`` (including ``vmap(grad)``), ``grad``, ``jacrev`` and ``torch.compile`` of the
-forward followed by ``.backward()`` work; forward-mode AD (``jvp``/``jacfwd``) does not (no ``jvp``
-rule, as for the surrogates).
+:data:`FUSED` holds the fused scan of every registered model whose step is pointwise (all params
+per neuron: no ``"matrix"`` field), by model name.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -34,24 +25,24 @@ from typing import Any
 from torch import Tensor
 
 from snnfunc._checks import check_floating, check_int_at_least
-from snnfunc.fused._function import Backend, Config, Inputs, choose_backend, fused_scan
+from snnfunc.fused.fuse import Backend, Fused, fuse
+from snnfunc.neurons import MODELS
 from snnfunc.neurons._model import NeuronModel
 from snnfunc.neurons.if_ import IF, IFParams, IFState
 from snnfunc.neurons.lif import LIF, LIFParams, LIFState
 from snnfunc.neurons.synaptic import SYNAPTIC, SynapticParams, SynapticState
 from snnfunc.reset import Firing, Reset
-from snnfunc.scan import scan
 from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
 
-__all__ = ["lif_scan", "synaptic_scan", "if_scan", "FUSED"]
+__all__ = ["lif_scan", "synaptic_scan", "if_scan", "FUSED", "model_scan"]
 
 
-def _first_step(xs: Tensor, num_steps: int | None) -> tuple[Tensor, int, bool]:
-    """The input of one step, the number of steps and whether the input is static."""
+def _first_step(xs: Tensor, num_steps: int | None) -> Tensor:
+    """The input of one step (for the model's checks)."""
     check_floating("xs", xs)
     if num_steps is not None:
         check_int_at_least("num_steps", num_steps, 1)
-        return xs, num_steps, True
+        return xs
     if xs.dim() == 0:
         raise ValueError(
             "xs must have a leading time dim [T, ...]; got a 0-d tensor "
@@ -59,7 +50,13 @@ def _first_step(xs: Tensor, num_steps: int | None) -> tuple[Tensor, int, bool]:
         )
     if xs.shape[0] < 1:
         raise ValueError("xs must have at least one time step (T >= 1), got T = 0")
-    return xs[0], xs.shape[0], False
+    return xs[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _fused(model: NeuronModel[Any, Any], firing: Firing, backend: str) -> Fused:
+    """One :class:`Fused` (and its traces) per model, firing options and backend."""
+    return fuse(functools.partial(model.step, **firing.options()), backend=backend)  # type: ignore[arg-type]
 
 
 def _run(
@@ -72,30 +69,8 @@ def _run(
     firing: Firing,
     backend: Backend,
 ) -> tuple[Tensor, Any]:
-    x0, length, static = _first_step(xs, num_steps)
-    model.check(state, x0, params)
-    v0 = state.v
-    i0 = getattr(state, "i", None)  # the synaptic current (synaptic model only)
-    alpha = getattr(params, "alpha", None)
-    beta = getattr(params, "beta", None)  # IF has no decay
-    thr = params.threshold
-    chosen = choose_backend(backend, firing.spike_fn, xs, [v0, i0], [alpha, beta, thr])
-    if chosen == "scan":
-        return scan(model.bind(params, firing), state, xs, num_steps=num_steps)
-    cfg = Config(
-        length,
-        static,
-        firing.spike_fn,  # type: ignore[arg-type]  # a Surrogate: choose_backend checked it
-        firing.reset,
-        firing.reset_delay,
-        firing.detach_reset,
-        chosen,  # type: ignore[arg-type]
-        model,
-    )
-    out = fused_scan(Inputs(xs, v0, i0, alpha, beta, thr), cfg)
-    if i0 is not None:
-        return out[0], model.state_type(i=out[2], v=out[1])
-    return out[0], model.state_type(v=out[1])
+    model.check(state, _first_step(xs, num_steps), params)
+    return _fused(model, firing, backend)(state, xs, params, num_steps=num_steps)
 
 
 def lif_scan(
@@ -127,8 +102,9 @@ def lif_scan(
         num_steps: static input: feed ``xs`` (no time dim) at each of ``num_steps`` steps; its
             gradient is the sum over steps, and it is read, not copied, ``num_steps`` times.
         spike_fn, reset, reset_delay, detach_reset: as :func:`snnfunc.lif_step`.
-        backend: ``"auto"``, ``"kernel"``, ``"torch"`` or ``"scan"`` (module docstring);
-            a backend that cannot run these inputs raises ``ValueError``.
+        backend: ``"auto"``, ``"kernel"``, ``"torch"`` or ``"scan"``
+            (:mod:`snnfunc.fused.fuse`); a backend that cannot run these inputs raises
+            ``ValueError``.
     Returns:
         ``(spikes, state)``: spikes ``[T, B, N]`` in {0, 1} (dtype of ``xs``), final state.
 
@@ -226,7 +202,33 @@ def if_scan(
     )
 
 
+def model_scan(model: NeuronModel[Any, Any]) -> Callable[..., tuple[Tensor, Any]]:
+    """The fused scan of ``model``: ``(state, xs, params, *, num_steps=None, backend="auto",
+    **firing_options) -> (spikes, state)``, as :func:`lif_scan` for LIF."""
+
+    def run(
+        state: Any,
+        xs: Tensor,
+        params: Any,
+        *,
+        num_steps: int | None = None,
+        backend: Backend = "auto",
+        **options: Any,
+    ) -> tuple[Tensor, Any]:
+        firing = Firing.of(**options)
+        return _run(model, state, xs, params, num_steps=num_steps, firing=firing, backend=backend)
+
+    run.__name__ = run.__qualname__ = f"{model.name}_scan"
+    run.__doc__ = f"The fused scan of the {model.name} model (:func:`snnfunc.fused.scans.model_scan`)."
+    return run
+
+
+_NAMED = {"lif": lif_scan, "synaptic": synaptic_scan, "if": if_scan}
 FUSED: Mapping[str, Callable[..., tuple[Tensor, Any]]] = MappingProxyType(
-    {"lif": lif_scan, "synaptic": synaptic_scan, "if": if_scan}
+    {
+        name: _NAMED.get(name) or model_scan(model)
+        for name, model in MODELS.items()
+        if all(field.kind == "neuron" for field in model.params.values())
+    }
 )
-"""The fused multi-step scan of each neuron model that has one, by model name (read-only)."""
+"""The fused scan of every pointwise neuron model, by model name (read-only)."""

@@ -26,8 +26,8 @@ NOT_FUZZED = {  # "area.name": why no fuzz entry calls it
     "nn.BuiltinNeuron": "the base of every nn.MODULES class (tests/test_nn.py)",
     "scan.unchecked": "scan's fast path (tests/test_registry.py)",
     "scan.StepFn": "a type alias",
-    "fused.kernel_available": "introspection, no arguments (tests/test_fused.py)",
-    "fused.kernel_build_info": "introspection, no arguments (tests/test_fused.py)",
+    "fused.Fused": "the type fuse() returns (tests/test_fuse.py)",
+    "fused.Explanation": "a record of Fused.explain (tests/test_fuse.py)",
     "attacks.robust_accuracy": "runs a model over a data set (tests/test_attacks.py)",
 }
 
