@@ -12,7 +12,7 @@ import torch
 from _fused_models import FUSED_MODELS, Model
 
 from snnfunc.neurons import MODELS as NEURON_MODELS
-from hypothesis import given
+from hypothesis import given, settings
 from torch import Tensor
 from torch.func import grad, jacrev, vmap
 
@@ -143,41 +143,28 @@ fused_cases = given(
     static=st.booleans(),
     kinds=st.lists(param_kind, min_size=MAX_PARAMS, max_size=MAX_PARAMS),
     seed=st.integers(0, 2**16),
+    grid=st.booleans(),
 )
 
 
 @pytest.mark.parametrize("model", MODELS, ids=str)
-@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=20)  # each drawn structure builds two kernels (~0.3 s)
 @fused_cases
 def test_fused_equals_scan(
     model: Model,
-    backend: str,
     opts: dict[str, Any],
     shape: tuple[int, ...],
     steps: int,
     static: bool,
     kinds: list[str],
     seed: int,
+    grid: bool,
 ) -> None:
-    _check_fused_equals_scan(model, backend, opts, shape, steps, static, kinds, seed, grid=False)
-
-
-@pytest.mark.parametrize("model", MODELS, ids=str)
-@pytest.mark.parametrize("backend", BACKENDS)
-@fused_cases
-def test_fused_equals_scan_on_grid(
-    model: Model,
-    backend: str,
-    opts: dict[str, Any],
-    shape: tuple[int, ...],
-    steps: int,
-    static: bool,
-    kinds: list[str],
-    seed: int,
-) -> None:
-    """Inputs, states and params on multiples of 1/8: membranes hit the threshold exactly (where
-    random floats never do), so every spike test ``u > 0`` meets ``u == 0``."""
-    _check_fused_equals_scan(model, backend, opts, shape, steps, static, kinds, seed, grid=True)
+    """Every backend equals scan. With ``grid``, inputs, states and params are multiples of 1/8:
+    membranes hit the threshold exactly (where random floats never do), so spike tests
+    ``u > 0`` meet ``u == 0``."""
+    for backend in BACKENDS:
+        _check_fused_equals_scan(model, backend, opts, shape, steps, static, kinds, seed, grid=grid)
 
 
 def _check_fused_equals_scan(
@@ -230,8 +217,9 @@ def test_float32_kernel_spikes_equal_scan(model: Model, reset: str, reset_delay:
 @pytest.mark.parametrize("model", MODELS, ids=str)
 @pytest.mark.parametrize(("reset", "reset_delay"), [("subtract", False), ("zero", True)])
 def test_gradcheck_final_state(model: Model, backend: str, reset: str, reset_delay: bool) -> None:
-    """With detached resets the final state is smooth in every input away from thresholds, so its
-    gradient must match finite differences (spikes are constant under a small perturbation)."""
+    """With detached resets and the plain step as spike function (no surrogate path) the final
+    state is smooth in every input away from thresholds, so its gradient must match finite
+    differences (spikes are constant under a small perturbation), for every model."""
     xs, state, params = _case(model, (2, 3), 5, False, ["full", "neuron", "scalar"], 3)
     leaves = _leaves(xs, state, params)
     n_state = len(state)
@@ -240,7 +228,13 @@ def test_gradcheck_final_state(model: Model, backend: str, reset: str, reset_del
         x, st_, rest = flat[0], flat[1 : 1 + n_state], iter(flat[1 + n_state :])
         p = model.params(*(next(rest) if isinstance(q, Tensor) else q for q in params))
         _, out = model.fused(
-            model.state(*st_), x, p, backend=backend, reset=reset, reset_delay=reset_delay
+            model.state(*st_),
+            x,
+            p,
+            backend=backend,
+            reset=reset,
+            reset_delay=reset_delay,
+            spike_fn=surrogate.step,
         )
         return tuple(out)
 

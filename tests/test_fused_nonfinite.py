@@ -59,9 +59,13 @@ def _range(model: Model, name: str) -> tuple[float, float]:
     field = NEURON_MODELS[model.name].params[name]
     return field.low, field.high
 
-# the outputs the loss reads: spikes, final v, final i (synaptic)
-LOSSES = ["zv", "z", "v"]
-SYNAPTIC_LOSSES = ["zvi", "i", "vi"]
+
+
+def _losses(model: Model) -> list[str]:
+    """The outputs a loss reads: ``z`` the spikes, digit ``k`` the final state's field ``k``."""
+    fields = "".join(str(k) for k in range(len(model.state._fields)))
+    two = ["1", fields, "z" + fields] if len(fields) > 1 else []
+    return ["z0", "z", "0", *two]
 
 
 def _backend(backend: str, spike_fn: Any) -> str:
@@ -93,10 +97,9 @@ def _run(
         terms = []
         if "z" in loss_kind:
             terms.append((spikes * w).sum())
-        if "v" in loss_kind:
-            terms.append((final.v * 1.5).sum())
-        if "i" in loss_kind:
-            terms.append((final.i * -2.5).sum())
+        for k, field in enumerate(final):
+            if str(k) in loss_kind:
+                terms.append((field * (1.5 if k == 0 else -2.5 - k)).sum())
         loss = torch.stack(terms).sum()
         got = torch.autograd.grad(loss, leaves, allow_unused=True, retain_graph=k < len(losses) - 1)
         grads.append(
@@ -170,7 +173,7 @@ def test_every_placement_matches_scan(
     """NaN / inf / -inf in xs (first, middle, last step), each state field and each param, for
     every reset mode, reset_delay, detach_reset and loss (spikes, final state, both). Each row
     holds about 40 neurons, so the kernel's vector loops run (float32: its other instantiation)."""
-    losses = LOSSES + (SYNAPTIC_LOSSES if model.name == "synaptic" else [])
+    losses = _losses(model)
     xs, state, params = _placement_case(model, 4, seed=3, dtype=dtype)
     backend = _backend(backend, spike_fn)
     if dtype != F64 and backend != "kernel":
@@ -221,7 +224,7 @@ def cases(draw: Any) -> dict[str, Any]:
     hits = draw(
         st.lists(st.tuples(st.sampled_from(targets), st.integers(0, 10**6), values), max_size=3)
     )
-    loss = draw(st.sampled_from(LOSSES + (SYNAPTIC_LOSSES if model.name == "synaptic" else [])))
+    loss = draw(st.sampled_from(_losses(model)))
     return {
         "model": model,
         "shape": shape,
@@ -261,7 +264,7 @@ def _drawn_case(c: dict[str, Any]) -> tuple[Tensor, Any, Any]:
     )
 
 
-@settings(max_examples=300)
+@settings(max_examples=60)  # each drawn structure builds kernels (~0.3 s each)
 @given(c=cases())
 def test_nonfinite_property(c: dict[str, Any]) -> None:
     """Drawn shapes, model, options, surrogate, loss, and NaN/inf/-inf at drawn places."""

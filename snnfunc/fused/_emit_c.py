@@ -69,6 +69,9 @@ _UNARY: dict[Any, str] = {
     _aten.ceil: "ceil{f}({0})",
     _aten.floor: "floor{f}({0})",
     _aten.sign: "({0} != {0} ? {0} : ({t})(({0} > 0) - ({0} < 0)))",
+    _aten.sgn: "({0} != {0} ? {0} : ({t})(({0} > 0) - ({0} < 0)))",
+    _aten.erf: "erf{f}({0})",
+    _aten.relu: "({0} < ({t})0 ? ({t})0 : {0})",
     _aten.logical_not: "(!{0})",
     _aten.bitwise_not: "(!{0})",
 }
@@ -88,6 +91,9 @@ _BINARY: dict[Any, str] = {
     _aten.logical_or: "({0} || {1})",
     _aten.bitwise_and: "({0} && {1})",
     _aten.bitwise_or: "({0} || {1})",
+    # ATen's backward formulas, in ATen's order of operations
+    _aten.sigmoid_backward: "({0} * (({t})1 - {1}) * {1})",
+    _aten.tanh_backward: "({0} * (({t})1 - {1} * {1}))",
     # NaN propagates, as in torch.minimum / torch.maximum
     _aten.minimum: "({0} != {0} ? {0} : {1} != {1} ? {1} : {0} < {1} ? {0} : {1})",
     _aten.maximum: "({0} != {0} ? {0} : {1} != {1} ? {1} : {0} > {1} ? {0} : {1})",
@@ -163,7 +169,13 @@ class _Emitter:
             expr = _UNARY[packet].format(self.operand(args[0], t), t=t, f="f" if t == "float" else "")
         elif packet in _BINARY:
             a, b = (self.operand(x, t) for x in args[:2])
-            expr = _BINARY[packet].format(a, b)
+            expr = _BINARY[packet].format(a, b, t=t)
+        elif packet is _aten.threshold_backward:  # (grad, x, threshold)
+            g, x = self.operand(args[0], t), self.operand(args[1], t)
+            expr = f"({x} <= {self.operand(args[2], t)} ? ({t})0 : {g})"
+        elif packet is _aten.masked_fill:  # (x, mask, value)
+            cond = self.operand(args[1], "bool")
+            expr = f"({cond} ? {self.operand(args[2], t)} : {self.operand(args[0], t)})"
         elif packet is _aten.where:
             cond = self.operand(args[0], "bool")
             expr = f"({cond} ? {self.operand(args[1], t)} : {self.operand(args[2], t)})"
@@ -306,9 +318,9 @@ def backward_source(
     """``snnfunc_backward(T, E, chunk, nthreads, x_static, pscalar, ptrs)``; ``ptrs``:
     ``*xs, *state_0, *params, *gys[y_mask], *gstate_T[s_mask], *gxs, *gstate_0, *gparams``.
 
-    Scratch per chunk: the recomputed states ``[T, ns, chunk]``. The step ``t = T - 1`` uses the
-    VJP graph for the present final-state cotangents ``s_mask``; earlier steps use the graph with
-    every state cotangent present (each comes from the step after).
+    Scratch per chunk: the recomputed states ``[T, ns, chunk]``. Each step runs the VJP graph
+    of the state cotangents present there (:meth:`Plan.mask_sequence`): a gradient autograd
+    never computes is absent, not zero (no ``0 * nan`` terms).
     """
     ns, nx, npar, ny = plan.num_state, plan.num_x, plan.num_params, plan.num_y
     gy_idx = [i for i in range(ny) if y_mask[i]]
@@ -347,17 +359,35 @@ def backward_source(
         lines += [f"gpb[{i} * chunk + k] += (S){outs[ns + nx + i]};" for i in range(npar)]
         return lines
 
-    last_gs = [f"gsb[{i} * chunk + k]" for i in range(ns) if s_mask[i]]
-    all_gs = [f"gsb[{i} * chunk + k]" for i in range(ns)]
-    last = _body(
-        plan.backward(y_mask, s_mask), bwd_inputs_common + last_gs, bwd_stores, "b", "          ",
-        consts,
-    )
-    full_mask = (True,) * ns
-    mid = _body(
-        plan.backward(y_mask, full_mask), bwd_inputs_common + all_gs, bwd_stores, "m", "          ",
-        consts,
-    )
+    # one VJP graph per distinct presence of the state cotangents: steps T-1, T-2, ... take
+    # masks[0], masks[1], ...; every earlier step takes the last (a fixed point)
+    masks = plan.mask_sequence(y_mask, s_mask)
+    variants = []
+    for j, mask in enumerate(masks):
+        if not any(y_mask) and not any(mask):  # nothing reaches these steps: gx = 0
+            zero = [f"if (!x_static) gx{i}[k] = 0;" for i in range(nx)]
+            variants.append("\n".join("            " + line for line in zero))
+            continue
+        gs_in = [f"gsb[{i} * chunk + k]" for i in range(ns) if mask[i]]
+        variants.append(
+            _body(
+                plan.backward(y_mask, mask),
+                bwd_inputs_common + gs_in,
+                bwd_stores,
+                f"b{j}_",
+                "            ",
+                consts,
+            )
+        )
+    branches = []
+    for j, body in enumerate(variants):
+        head = "" if j == 0 else "else "
+        cond = "" if j == len(variants) - 1 else f"if (T - 1 - t == {j}) "
+        branches.append(
+            f"        {head}{cond}{{\n#pragma omp simd\n          for (int64_t k = 0; k < n; ++k) {{\n"
+            f"{body}\n          }}\n        }}"
+        )
+    reverse_body = "\n".join(branches)
     x_ptr = "\n".join(
         f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)
     )
@@ -391,6 +421,7 @@ void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int
 {_load_params(npar)}
       for (int64_t k = 0; k < {npar} * chunk; ++k) gpb[k] = 0;
       for (int64_t k = 0; k < {nx} * chunk; ++k) gxb[k] = 0;
+      for (int64_t k = 0; k < {ns} * chunk; ++k) gsb[k] = 0;  // absent gradients stay 0
       for (int64_t t = 0; t < T; ++t) {{
         S* st = scratch + t * {ns} * chunk;
         for (int64_t k = 0; k < {ns} * chunk; ++k) st[k] = sb[k];
@@ -407,17 +438,7 @@ void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int
 {x_ptr}
 {gy_ptr}
 {gx_ptr}
-        if (t == T - 1) {{
-#pragma omp simd
-          for (int64_t k = 0; k < n; ++k) {{
-{last}
-          }}
-        }} else {{
-#pragma omp simd
-          for (int64_t k = 0; k < n; ++k) {{
-{mid}
-          }}
-        }}
+{reverse_body}
       }}
 {chr(10).join(f"      for (int64_t k = 0; k < n; ++k) ((S*)ptr[{base_g0 + i}])[j0 + k] = gsb[{i} * chunk + k];" for i in range(ns))}
 {chr(10).join(f"      for (int64_t k = 0; k < n; ++k) ((S*)ptr[{base_gp + i}])[j0 + k] = gpb[{i} * chunk + k];" for i in range(npar))}

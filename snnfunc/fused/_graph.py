@@ -115,16 +115,22 @@ def backward(
     ns, nx, npar = plan.num_state, plan.num_x, plan.num_params
     shape = state[0].shape
     y_mask = tuple(g is not None for g in gys)
+    masks = plan.mask_sequence(y_mask, tuple(g is not None for g in gs_last))
     s_all = states(plan, num_steps, static, xs, state, params)
     gs: list[Tensor | None] = list(gs_last)
     gps: list[Tensor] = [torch.zeros_like(state[0]) for _ in range(npar)]
     gx_rows: list[list[Tensor]] = [[] for _ in range(nx)]
     for t in range(num_steps - 1, -1, -1):
-        s_mask = tuple(g is not None for g in gs)
+        s_mask = masks[min(num_steps - 1 - t, len(masks) - 1)]
+        if not any(y_mask) and not any(s_mask):  # nothing reaches this step: no terms
+            for rows in gx_rows:
+                rows.append(torch.zeros_like(state[0]))
+            continue
         gm = plan.backward(y_mask, s_mask)
-        cot = [g[t] for g in gys if g is not None] + [g for g in gs if g is not None]
+        cot = [g[t] for g in gys if g is not None] + [g for g, m in zip(gs, s_mask) if m]
         outs = _call(gm, [*s_all[t], *_at(xs, t, static), *params, *cot], shape)
-        gs = list(outs[:ns])
+        before = plan.present_before(y_mask, s_mask)
+        gs = [g if m else None for g, m in zip(outs[:ns], before, strict=True)]
         for rows, g in zip(gx_rows, outs[ns : ns + nx], strict=True):
             rows.append(g)
         gps = [a + b for a, b in zip(gps, outs[ns + nx :], strict=True)]

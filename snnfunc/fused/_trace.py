@@ -61,6 +61,13 @@ POINTWISE: frozenset[Any] = frozenset(
         _aten.ceil,
         _aten.floor,
         _aten.sign,
+        _aten.sgn,
+        _aten.erf,
+        _aten.relu,
+        _aten.sigmoid_backward,
+        _aten.tanh_backward,
+        _aten.threshold_backward,
+        _aten.masked_fill,
         _aten.clamp,
         _aten.clamp_min,
         _aten.clamp_max,
@@ -178,6 +185,41 @@ class Plan:
             step = step.func
         return str(getattr(step, "__name__", type(step).__name__))
 
+    def present_before(
+        self, y_mask: tuple[bool, ...], s_mask: tuple[bool, ...]
+    ) -> tuple[bool, ...]:
+        """Which state cotangents the step before receives, given this step's present ones:
+        those its VJP graph computes from a cotangent (autograd never runs the others: their
+        gradient is absent, not zero, which matters when a value is NaN or inf)."""
+        if not any(y_mask) and not any(s_mask):
+            return (False,) * self.num_state
+        gm = self.backward(y_mask, s_mask)
+        placeholders = gm.graph.find_nodes(op="placeholder")
+        reached = set(placeholders[self.num_state + self.num_x + self.num_params :])
+        for node in gm.graph.nodes:
+            if node.op == "call_function" and any(a in reached for a in node.all_input_nodes):
+                reached.add(node)
+        outs = gm.graph.find_nodes(op="output")[0].args[0][: self.num_state]
+        return tuple(isinstance(o, fx.Node) and o in reached for o in outs)
+
+    def mask_sequence(
+        self, y_mask: tuple[bool, ...], s_last: tuple[bool, ...]
+    ) -> list[tuple[bool, ...]]:
+        """The present state cotangents of the steps ``T-1, T-2, ...``: a short prefix, then
+        the last entry repeats for every earlier step (a fixed point).
+
+        Raises:
+            Unsupported: the presence cycles instead of settling (a state that swaps fields).
+        """
+        sequence = [s_last]
+        while True:
+            before = self.present_before(y_mask, sequence[-1])
+            if before == sequence[-1]:
+                return sequence
+            if before in sequence:
+                raise Unsupported("the gradients' paths through the state cycle between steps")
+            sequence.append(before)
+
     def backward(self, y_mask: tuple[bool, ...], s_mask: tuple[bool, ...]) -> fx.GraphModule:
         """The one-step VJP graph for these present cotangents (traced once, then cached)."""
         key = (y_mask, s_mask)
@@ -193,15 +235,29 @@ def _stand_in(dtype: torch.dtype) -> Tensor:
 def _make_fx(fn: Callable[..., Any], args: Sequence[Tensor]) -> fx.GraphModule:
     try:
         gm = make_fx(fn, tracing_mode="fake")(*args)
+        if any(_mutates(node) for node in gm.graph.nodes):
+            # in-place ops (a step's own, or autograd's) made out-of-place: trace the ATen
+            # graph again, functionalized (autograd.Functions are gone from it by now)
+            gm = make_fx(torch.func.functionalize(gm), tracing_mode="fake")(*args)
     except Unsupported:
         raise
     except Exception as err:  # any failure to trace is a reason to fall back, reported
         message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        if "FakeTensor" in message:  # make_fx meets a captured tensor that requires grad
+            raise Unsupported(
+                "the step reads a captured tensor that requires grad (a learnable value "
+                "outside the params would get no gradient): pass it as a param"
+            ) from err
         raise Unsupported(f"the step could not be traced ({type(err).__name__}: {message})") from err
     gm.graph.eliminate_dead_code()
     gm.recompile()
     _check_pointwise(gm)
     return gm
+
+
+def _mutates(node: fx.Node) -> bool:
+    schema = getattr(node.target, "_schema", None)
+    return node.op == "call_function" and schema is not None and schema.is_mutable
 
 
 def _shape_ok(val: Any) -> bool:
@@ -304,7 +360,12 @@ def trace(step: Callable[..., Any], state: Any, x: Any, params: Any) -> Plan:
         got = getattr(node.meta.get("val"), "dtype", None) if isinstance(node, fx.Node) else None
         if got != want:
             raise Unsupported(f"the step returns a state leaf of dtype {got} for one of {want}")
-    return dataclasses.replace(probe, step=step, y_spec=y_spec, y_dtypes=y_dtypes, forward=forward)
+    plan = dataclasses.replace(probe, step=step, y_spec=y_spec, y_dtypes=y_dtypes, forward=forward)
+    # The VJP with every cotangent present (every backward's steps but the last) is traced
+    # now: what only the backward reads (a surrogate's learnable hyperparameter, an op with
+    # no pointwise derivative) decides between fusing and scan before the forward runs.
+    plan.backward((True,) * plan.num_y, (True,) * plan.num_state)
+    return plan
 
 
 def _trace_vjp(plan: Plan, y_mask: tuple[bool, ...], s_mask: tuple[bool, ...]) -> fx.GraphModule:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from snnfunc._checks import check_floating, check_int_at_least
@@ -53,10 +54,31 @@ def _first_step(xs: Tensor, num_steps: int | None) -> Tensor:
     return xs[0]
 
 
-@functools.lru_cache(maxsize=256)
+_CACHE: dict[tuple[Any, ...], Fused] = {}
+
+
+def _make_fused(model: NeuronModel[Any, Any], firing: Firing, backend: str) -> Fused:
+    """One :class:`Fused` (and its traces) per model, firing options and backend (the oldest
+    of 256 is dropped)."""
+    key = (model, firing, backend)
+    found = _CACHE.get(key)
+    if found is None:
+        if len(_CACHE) >= 256:
+            del _CACHE[next(iter(_CACHE))]
+        found = _CACHE[key] = fuse(
+            functools.partial(model.step, **firing.options()),
+            backend=backend,  # type: ignore[arg-type]
+        )
+    return found
+
+
+_make_fused_outside_graph = torch.compiler.disable(_make_fused)
+
+
 def _fused(model: NeuronModel[Any, Any], firing: Firing, backend: str) -> Fused:
-    """One :class:`Fused` (and its traces) per model, firing options and backend."""
-    return fuse(functools.partial(model.step, **firing.options()), backend=backend)  # type: ignore[arg-type]
+    if torch.compiler.is_compiling():  # a cache lookup is not graph material
+        return _make_fused_outside_graph(model, firing, backend)
+    return _make_fused(model, firing, backend)
 
 
 def _run(
