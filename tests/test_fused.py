@@ -10,8 +10,6 @@ import hypothesis.strategies as st
 import pytest
 import torch
 from _fused_models import FUSED_MODELS, Model
-
-from snnfunc.neurons import MODELS as NEURON_MODELS
 from hypothesis import given, settings
 from torch import Tensor
 from torch.func import grad, jacrev, vmap
@@ -19,6 +17,7 @@ from torch.func import grad, jacrev, vmap
 import snnfunc as sf
 from snnfunc import surrogate
 from snnfunc.fused import _build
+from snnfunc.neurons import MODELS as NEURON_MODELS
 
 F64 = torch.float64
 KERNEL = _build.disabled_reason() is None

@@ -60,7 +60,6 @@ def _range(model: Model, name: str) -> tuple[float, float]:
     return field.low, field.high
 
 
-
 def _losses(model: Model) -> list[str]:
     """The outputs a loss reads: ``z`` the spikes, digit ``k`` the final state's field ``k``."""
     fields = "".join(str(k) for k in range(len(model.state._fields)))

@@ -21,7 +21,6 @@ import itertools
 import json
 import math
 import platform
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
@@ -528,13 +527,13 @@ def run(config: TrainConfig) -> dict[str, Any]:
     """Train (:func:`fit`), evaluate on the test split, and write ``config.out``.
 
     Before training, traces the hidden neuron and builds or loads its fused kernels (one line
-    on stderr per build; the time is not counted in ``train_seconds``). Writes ``metrics.json`` (``test_accuracy`` as a
-    fraction, ``train_seconds``, the config, per-epoch history -- :func:`fit`'s stats plus
-    ``batches``, ``test_accuracy`` after the epoch and ``test_seconds``, its evaluation time
-    -- and under ``environment`` the versions, ``fused_backend``, the ``kernel`` build info and
-    ``prepare_seconds``: see :func:`_prepare_fused`), the checkpoint (``model.safetensors`` +
-    ``config.json``, after every epoch, with the optimizer state for ``resume``) and, with
-    ``plots``, ``loss.png``,
+    on stderr per build; the time is not counted in ``train_seconds``). Writes
+    ``metrics.json`` (``test_accuracy`` as a fraction, ``train_seconds``, the config,
+    per-epoch history -- :func:`fit`'s stats plus ``batches``, ``test_accuracy`` after the
+    epoch and ``test_seconds``, its evaluation time -- and under ``environment`` the versions,
+    ``fused_backend``, the ``kernel`` builds and ``prepare_seconds``: see
+    :func:`_prepare_fused`), the checkpoint (``model.safetensors`` + ``config.json``, after
+    every epoch, with the optimizer state for ``resume``) and, with ``plots``, ``loss.png``,
     ``raster.png`` and ``membrane.png``. Under ``distributed`` only rank 0 writes.
 
     Returns:

@@ -134,7 +134,9 @@ def compile_kernel(source: str, name: str, symbol: str) -> Any:
                         os.unlink(path)
         seconds = time.perf_counter() - start
         if built:
-            print(f"snnfunc: built the {name} kernel in {seconds:.2f} s ({target})", file=sys.stderr)
+            print(
+                f"snnfunc: built the {name} kernel in {seconds:.2f} s ({target})", file=sys.stderr
+            )
         BUILDS.append({"name": name, "path": str(target), "seconds": seconds, "built": built})
         _LOADED[key] = ctypes.CDLL(str(target))
     fn = getattr(_LOADED[key], symbol)

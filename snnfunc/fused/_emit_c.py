@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the C templates below are kept one C line per line)
 r"""C source generated from a traced :class:`~snnfunc.fused._trace.Plan`: the CPU kernels.
 
 Each ATen node of a graph becomes one C statement on one element, inside a ``#pragma omp simd``
@@ -31,7 +32,11 @@ from snnfunc.fused._trace import FACTORIES, Plan, Unsupported
 __all__ = ["forward_source", "backward_source", "C_TYPES"]
 
 _aten = torch.ops.aten
-C_TYPES: dict[torch.dtype, str] = {torch.float32: "float", torch.float64: "double", torch.bool: "bool"}
+C_TYPES: dict[torch.dtype, str] = {
+    torch.float32: "float",
+    torch.float64: "double",
+    torch.bool: "bool",
+}
 
 
 def _literal(value: Any, ctype: str) -> str:
@@ -141,8 +146,11 @@ class _Emitter:
             vals = [a.meta["val"] for a in node.args if isinstance(a, fx.Node)]
             scalars = [a for a in node.args if not isinstance(a, fx.Node)]
             if packet in _COMPARE:
-                return _ctype(torch.result_type(*vals, *scalars) if len(vals) < 2 else
-                              torch.promote_types(vals[0].dtype, vals[1].dtype))
+                return _ctype(
+                    torch.result_type(*vals, *scalars)
+                    if len(vals) < 2
+                    else torch.promote_types(vals[0].dtype, vals[1].dtype)
+                )
             return "bool"
         return out
 
@@ -160,13 +168,19 @@ class _Emitter:
                 expr = f"({self.operand(args[0], _ctype(args[0].meta['val'].dtype))} != 0)"  # type: ignore[union-attr]
         elif packet in (_aten.zeros_like, _aten.ones_like, _aten.full_like, _aten.scalar_tensor):
             fill = {_aten.zeros_like: 0, _aten.ones_like: 1}.get(packet)
-            value = fill if fill is not None else (args[1] if packet is _aten.full_like else args[0])
+            value = (
+                fill if fill is not None else (args[1] if packet is _aten.full_like else args[0])
+            )
             expr = self.const(value, out)
         elif packet in FACTORIES:
-            fill = {_aten.zeros: 0, _aten.new_zeros: 0, _aten.ones: 1, _aten.new_ones: 1}.get(packet)
+            fill = {_aten.zeros: 0, _aten.new_zeros: 0, _aten.ones: 1, _aten.new_ones: 1}.get(
+                packet
+            )
             expr = self.const(fill if fill is not None else args[-1], out)
         elif packet in _UNARY:
-            expr = _UNARY[packet].format(self.operand(args[0], t), t=t, f="f" if t == "float" else "")
+            expr = _UNARY[packet].format(
+                self.operand(args[0], t), t=t, f="f" if t == "float" else ""
+            )
         elif packet in _BINARY:
             a, b = (self.operand(x, t) for x in args[:2])
             expr = _BINARY[packet].format(a, b, t=t)
@@ -181,8 +195,10 @@ class _Emitter:
             expr = f"({cond} ? {self.operand(args[1], t)} : {self.operand(args[2], t)})"
         elif packet in (_aten.clamp, _aten.clamp_min, _aten.clamp_max):
             lo = args[1] if packet is not _aten.clamp_max else None
-            hi = (args[2] if len(args) > 2 else None) if packet is _aten.clamp else (
-                args[1] if packet is _aten.clamp_max else None
+            hi = (
+                (args[2] if len(args) > 2 else None)
+                if packet is _aten.clamp
+                else (args[1] if packet is _aten.clamp_max else None)
             )
             if packet is _aten.clamp:
                 lo = node.kwargs.get("min", lo)
@@ -197,7 +213,7 @@ class _Emitter:
                 high = self.operand(hi, t)
                 expr = f"({high} < {name}h ? {high} : {name}h)"
         elif packet is _aten.pow:
-            base, exponent = self.operand(args[0], t), float(args[1])
+            base, exponent = self.operand(args[0], t), float(args[1])  # type: ignore[arg-type]
             special = {
                 2.0: f"({base} * {base})",
                 3.0: f"({base} * {base} * {base})",
@@ -230,12 +246,20 @@ class _Emitter:
     def outputs(self) -> list[str]:
         result = []
         for arg in self.gm.graph.find_nodes(op="output")[0].args[0]:
-            result.append(self.names[arg] if isinstance(arg, fx.Node) else self.const(arg, "double"))
+            result.append(
+                self.names[arg] if isinstance(arg, fx.Node) else self.const(arg, "double")
+            )
         return result
 
 
-def _body(gm: fx.GraphModule, inputs: Sequence[str], stores: Callable[[list[str]], list[str]],
-          prefix: str, indent: str, consts: list[float]) -> str:
+def _body(
+    gm: fx.GraphModule,
+    inputs: Sequence[str],
+    stores: Callable[[list[str]], list[str]],
+    prefix: str,
+    indent: str,
+    consts: list[float],
+) -> str:
     em = _Emitter(gm, inputs, prefix, consts)
     lines = em.emit()
     lines += stores(em.outputs())
@@ -279,9 +303,14 @@ def forward_source(plan: Plan, dtype: torch.dtype) -> tuple[str, list[float]]:
     consts: list[float] = []
     body = _body(plan.forward, inputs, stores, "v", "          ", consts)
     # pointer order: xs, state_0, params, ys, state_T
-    x_ptr = [f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)]
+    x_ptr = [
+        f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;"
+        for i in range(nx)
+    ]
     y_ptr = [f"        S* y{i} = (S*)ptr[{nx + ns + npar + i}] + t * E + j0;" for i in range(ny)]
-    source = _HEADER.format(what="forward", S=C_TYPES[dtype]) + f"""
+    source = (
+        _HEADER.format(what="forward", S=C_TYPES[dtype])
+        + f"""
 void snnfunc_forward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int64_t x_static,
                      const int64_t* pscalar, void** ptr, const double* K) {{
   void** p = ptr + {nx + ns};
@@ -309,6 +338,7 @@ void snnfunc_forward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int6
   }}
 }}
 """
+    )
     return source, consts
 
 
@@ -389,19 +419,24 @@ def backward_source(
         )
     reverse_body = "\n".join(branches)
     x_ptr = "\n".join(
-        f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)
+        f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;"
+        for i in range(nx)
     )
     gy_ptr = "\n".join(
-        f"        const S* gy{j} = (const S*)ptr[{base_gy + j}] + t * E + j0;" for j in range(len(gy_idx))
+        f"        const S* gy{j} = (const S*)ptr[{base_gy + j}] + t * E + j0;"
+        for j in range(len(gy_idx))
     )
     gx_ptr = "\n".join(
-        f"        S* gx{i} = (S*)ptr[{base_gx + i}] + (x_static ? 0 : t * E) + j0;" for i in range(nx)
+        f"        S* gx{i} = (S*)ptr[{base_gx + i}] + (x_static ? 0 : t * E) + j0;"
+        for i in range(nx)
     )
     gs_init = "\n".join(
         f"      for (int64_t k = 0; k < n; ++k) gsb[{i} * chunk + k] = ((const S*)ptr[{base_gs + j}])[j0 + k];"
         for j, i in enumerate(i for i in range(ns) if s_mask[i])
     )
-    source = _HEADER.format(what="backward", S=C_TYPES[dtype]) + f"""
+    source = (
+        _HEADER.format(what="backward", S=C_TYPES[dtype])
+        + f"""
 void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int64_t x_static,
                       const int64_t* pscalar, void** ptr, const double* K) {{
   void** p = ptr + {nx + ns};
@@ -448,6 +483,7 @@ void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int
   }}
 }}
 """
+    )
     return source, consts
 
 

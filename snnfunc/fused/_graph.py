@@ -15,6 +15,8 @@ has the element shape ``[*E]`` or is a 0-d scalar param.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import Tensor, fx
 
@@ -37,9 +39,8 @@ def runnable(gm: fx.GraphModule) -> fx.GraphModule:
         packet = getattr(node.target, "overloadpacket", None)
         if node.op == "call_function" and packet in FACTORIES:
             val = node.meta["val"]
-            fill = {_aten.zeros: 0, _aten.new_zeros: 0, _aten.ones: 1, _aten.new_ones: 1}.get(
-                packet, node.args[-1]
-            )
+            fills: dict[Any, Any] = {_aten.zeros: 0, _aten.new_zeros: 0, _aten.ones: 1}
+            fill = {**fills, _aten.new_ones: 1}.get(packet, node.args[-1])
             env[node] = graph.call_function(
                 _aten.scalar_tensor.default, (fill,), {"dtype": val.dtype, "device": None}
             )
@@ -127,15 +128,13 @@ def backward(
                 rows.append(torch.zeros_like(state[0]))
             continue
         gm = plan.backward(y_mask, s_mask)
-        cot = [g[t] for g in gys if g is not None] + [g for g, m in zip(gs, s_mask) if m]
+        cot: list[Tensor] = [g[t] for g in gys if g is not None]
+        cot += [g for g, m in zip(gs, s_mask, strict=True) if m and g is not None]
         outs = _call(gm, [*s_all[t], *_at(xs, t, static), *params, *cot], shape)
         before = plan.present_before(y_mask, s_mask)
         gs = [g if m else None for g, m in zip(outs[:ns], before, strict=True)]
         for rows, g in zip(gx_rows, outs[ns : ns + nx], strict=True):
             rows.append(g)
         gps = [a + b for a, b in zip(gps, outs[ns + nx :], strict=True)]
-    gxs = [
-        torch.stack(rows).sum(0) if static else torch.stack(rows[::-1]) for rows in gx_rows
-    ]
+    gxs = [torch.stack(rows).sum(0) if static else torch.stack(rows[::-1]) for rows in gx_rows]
     return [*gxs, *(g if g is not None else torch.zeros_like(state[0]) for g in gs), *gps]
-

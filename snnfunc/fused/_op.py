@@ -105,8 +105,16 @@ def _launch_shape(num_steps: int, elements: int, itemsize: int, num_state: int) 
     return chunk, threads
 
 
-def _call(fn: Any, num_steps: int, static: bool, params: Sequence[Tensor], ptrs: list[Tensor | None],
-          elements: int, itemsize: int, num_state: int) -> None:
+def _call(
+    fn: Any,
+    num_steps: int,
+    static: bool,
+    params: Sequence[Tensor],
+    ptrs: list[Tensor | None],
+    elements: int,
+    itemsize: int,
+    num_state: int,
+) -> None:
     chunk, threads = _launch_shape(num_steps, elements, itemsize, num_state)
     scalar = (ctypes.c_int64 * max(1, len(params)))(*(int(p.numel() == 1) for p in params))
     array = (ctypes.c_void_p * len(ptrs))(*(t.data_ptr() if t is not None else None for t in ptrs))
@@ -167,7 +175,11 @@ def _fresh(outs: list[Tensor], inputs: Sequence[Tensor]) -> list[Tensor]:
 
 
 def _forward_impl(
-    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
     params: list[Tensor],
 ) -> list[Tensor]:
     e = entry(key)
@@ -181,19 +193,35 @@ def _forward_impl(
             params_c = [p.contiguous() for p in params]
             ys = [empty((num_steps, *shape), d) for d in plan.y_dtypes]
             final = [torch.empty(shape, dtype=s.dtype) for s in state]
-            _call(fn, num_steps, static, params_c, [*xs_c, *state_c, *params_c, *ys, *final],
-                  state[0].numel(), state[0].element_size(), plan.num_state)
+            _call(
+                fn,
+                num_steps,
+                static,
+                params_c,
+                [*xs_c, *state_c, *params_c, *ys, *final],
+                state[0].numel(),
+                state[0].element_size(),
+                plan.num_state,
+            )
             LAST_RUN["forward"] = "kernel"
             return [*ys, *final]
         if e.backend == "kernel":
             raise RuntimeError(f"backend='kernel': the kernel did not build ({fn})")
     LAST_RUN["forward"] = "torch"
-    return _fresh(_graph.forward(plan, num_steps, static, xs, state, params), [*xs, *state, *params])
+    return _fresh(
+        _graph.forward(plan, num_steps, static, xs, state, params), [*xs, *state, *params]
+    )
 
 
 def _backward_impl(
-    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
-    params: list[Tensor], gys: list[Tensor | None], gst: list[Tensor | None],
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
+    params: list[Tensor],
+    gys: list[Tensor | None],
+    gst: list[Tensor | None],
 ) -> list[Tensor]:
     e = entry(key)
     plan = e.plan
@@ -208,8 +236,16 @@ def _backward_impl(
             gxs = [empty(x.shape, x.dtype) for x in xs]
             g0 = [torch.empty(shape, dtype=s.dtype) for s in state]
             gps = [torch.empty(shape, dtype=s.dtype) for s in params]
-            _call(fn, num_steps, static, c[len(xs) + len(state):], [*c, *gc, *gxs, *g0, *gps],
-                  state[0].numel(), state[0].element_size(), plan.num_state)
+            _call(
+                fn,
+                num_steps,
+                static,
+                c[len(xs) + len(state) :],
+                [*c, *gc, *gxs, *g0, *gps],
+                state[0].numel(),
+                state[0].element_size(),
+                plan.num_state,
+            )
             LAST_RUN["backward"] = "kernel"
             return [*gxs, *g0, *gps]
         if e.backend == "kernel":
@@ -221,15 +257,25 @@ def _backward_impl(
 
 @torch.library.custom_op("snnfunc::fused_scan", mutates_args=())
 def _fused_scan_op(
-    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
     params: list[Tensor],
 ) -> list[Tensor]:
     return _forward_impl(key, num_steps, static, xs, state, params)
 
 
 @_fused_scan_op.register_fake
-def _(key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
-      params: list[Tensor]) -> list[Tensor]:
+def _(
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
+    params: list[Tensor],
+) -> list[Tensor]:
     plan, shape = entry(key).plan, state[0].shape
     ys = [state[0].new_empty((num_steps, *shape), dtype=d) for d in plan.y_dtypes]
     return [*ys, *(s.new_empty(shape) for s in state)]
@@ -237,15 +283,29 @@ def _(key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tens
 
 @torch.library.custom_op("snnfunc::fused_scan_backward", mutates_args=())
 def _fused_scan_backward_op(
-    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
-    params: list[Tensor], gys: list[Tensor | None], gst: list[Tensor | None],
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
+    params: list[Tensor],
+    gys: list[Tensor | None],
+    gst: list[Tensor | None],
 ) -> list[Tensor]:
     return _backward_impl(key, num_steps, static, xs, state, params, gys, gst)
 
 
 @_fused_scan_backward_op.register_fake
-def _(key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
-      params: list[Tensor], gys: list[Tensor | None], gst: list[Tensor | None]) -> list[Tensor]:
+def _(
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
+    params: list[Tensor],
+    gys: list[Tensor | None],
+    gst: list[Tensor | None],
+) -> list[Tensor]:
     shape = state[0].shape
     return [
         *(x.new_empty(x.shape) for x in xs),
@@ -281,8 +341,6 @@ class _FusedScan(torch.autograd.Function):
         key, num_steps, static, nx, ns, p_shapes = ctx.meta
         saved = ctx.saved_tensors
         xs, state, params = list(saved[:nx]), list(saved[nx : nx + ns]), list(saved[nx + ns :])
-        ny = entry(key).plan.num_y
-        gys, gst = list(grads[:ny]), list(grads[ny:])
         if all(g is None for g in grads):
             return (None,) * (5 + len(saved))
         mask = tuple(g is not None for g in grads)
@@ -305,7 +363,12 @@ class _FusedScanBackward(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        key: str, num_steps: int, static: bool, nx: int, ns: int, mask: tuple[bool, ...],
+        key: str,
+        num_steps: int,
+        static: bool,
+        nx: int,
+        ns: int,
+        mask: tuple[bool, ...],
         *tensors: Tensor,
     ) -> tuple[Tensor, ...]:
         ny = entry(key).plan.num_y
@@ -333,14 +396,23 @@ class _FusedScanBackward(torch.autograd.Function):
 
 
 def _batched(
-    info: Any, in_dims: tuple[Any, ...], static: bool, xs: list[Tensor], state: list[Tensor],
-    params: list[Tensor], extra: Sequence[tuple[list[Tensor | None], bool]] = (),
+    info: Any,
+    in_dims: tuple[Any, ...],
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
+    params: list[Tensor],
+    extra: Sequence[tuple[list[Tensor | None], bool]] = (),
 ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[list[Tensor | None]]]:
     """Move each batch dim to the front of the element shape: ``[*E]`` -> ``[V, *E]``
     (time-major leaves ``[T, V, *E]``); unbatched leaves are expanded, 0-d params stay 0-d."""
     size = info.batch_size
     _, _, _, x_dims, s_dims, p_dims, *extra_dims = in_dims
-    shape = next(s.shape for s, d in zip(state, s_dims) if d is None) if None in s_dims else None
+    shape = (
+        next(s.shape for s, d in zip(state, s_dims, strict=True) if d is None)
+        if None in s_dims
+        else None
+    )
     if shape is None:
         shape = state[0].movedim(s_dims[0], 0).shape[1:]
 
@@ -360,29 +432,50 @@ def _batched(
         if dim is None:
             return p if p.dim() == 0 else p.expand(size, *shape)
         p = p.movedim(dim, 0)
-        return p.reshape(size, *([1] * len(shape))).expand(size, *shape) if p.dim() == 1 and len(shape) else p.expand(size, *shape)
+        return (
+            p.reshape(size, *([1] * len(shape))).expand(size, *shape)
+            if p.dim() == 1 and len(shape)
+            else p.expand(size, *shape)
+        )
 
-    xs_b = [timed(x, d, not static) for x, d in zip(xs, x_dims)]
-    state_b = [element(s, d) for s, d in zip(state, s_dims)]
-    params_b = [param(p, d) for p, d in zip(params, p_dims)]
+    xs_b = [timed(x, d, not static) for x, d in zip(xs, x_dims, strict=True)]
+    state_b = [element(s, d) for s, d in zip(state, s_dims, strict=True)]
+    params_b = [param(p, d) for p, d in zip(params, p_dims, strict=True)]
     extra_b = [
-        [None if g is None else timed(g, d, has_time) for g, d in zip(gs, dims)]
-        for (gs, has_time), dims in zip(extra, extra_dims)
+        [None if g is None else timed(g, d, has_time) for g, d in zip(gs, dims, strict=True)]
+        for (gs, has_time), dims in zip(extra, extra_dims, strict=True)
     ]
     return xs_b, state_b, params_b, extra_b
 
 
-def _vmap_forward(info: Any, in_dims: tuple[Any, ...], key: str, num_steps: int, static: bool,
-                  xs: list[Tensor], state: list[Tensor], params: list[Tensor]) -> Any:
+def _vmap_forward(
+    info: Any,
+    in_dims: tuple[Any, ...],
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
+    params: list[Tensor],
+) -> Any:
     xs_b, state_b, params_b, _ = _batched(info, in_dims, static, xs, state, params)
     outs = _fused_scan_op(key, num_steps, static, xs_b, state_b, params_b)
     ny = entry(key).plan.num_y
     return outs, [1] * ny + [0] * (len(outs) - ny)
 
 
-def _vmap_backward(info: Any, in_dims: tuple[Any, ...], key: str, num_steps: int, static: bool,
-                   xs: list[Tensor], state: list[Tensor], params: list[Tensor],
-                   gys: list[Tensor | None], gst: list[Tensor | None]) -> Any:
+def _vmap_backward(
+    info: Any,
+    in_dims: tuple[Any, ...],
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
+    params: list[Tensor],
+    gys: list[Tensor | None],
+    gst: list[Tensor | None],
+) -> Any:
     xs_b, state_b, params_b, (gys_b, gst_b) = _batched(
         info, in_dims, static, xs, state, params, ((gys, True), (gst, False))
     )
@@ -398,7 +491,11 @@ VMAP_SUPPORTED = hasattr(torch.library, "register_vmap")
 
 
 def fused_scan(
-    key: str, num_steps: int, static: bool, xs: list[Tensor], state: list[Tensor],
+    key: str,
+    num_steps: int,
+    static: bool,
+    xs: list[Tensor],
+    state: list[Tensor],
     params: list[Tensor],
 ) -> list[Tensor]:
     """The fused scan with autograd (``torch.func`` and ``torch.compile`` aware)."""

@@ -248,7 +248,9 @@ def _make_fx(fn: Callable[..., Any], args: Sequence[Tensor]) -> fx.GraphModule:
                 "the step reads a captured tensor that requires grad (a learnable value "
                 "outside the params would get no gradient): pass it as a param"
             ) from err
-        raise Unsupported(f"the step could not be traced ({type(err).__name__}: {message})") from err
+        raise Unsupported(
+            f"the step could not be traced ({type(err).__name__}: {message})"
+        ) from err
     gm.graph.eliminate_dead_code()
     gm.recompile()
     _check_pointwise(gm)
@@ -380,7 +382,7 @@ def _trace_vjp(plan: Plan, y_mask: tuple[bool, ...], s_mask: tuple[bool, ...]) -
 
     def joint(*args: Tensor) -> tuple[Tensor, ...]:
         primals, cotangents = args[: ns + nx + npar], args[ns + nx + npar :]
-        _, vjp_fn = torch.func.vjp(one_step, *primals)
+        vjp_fn = torch.func.vjp(one_step, *primals)[1]
         return tuple(vjp_fn(tuple(cotangents)))
 
     dtypes = [

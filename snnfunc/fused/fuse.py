@@ -69,7 +69,7 @@ def _broadcasts(shape: torch.Size, target: torch.Size) -> bool:
     """Whether ``shape`` broadcasts to ``target`` (without growing it)."""
     if len(shape) > len(target):
         return False
-    return all(a in (1, b) for a, b in zip(reversed(shape), reversed(target)))
+    return all(a in (1, b) for a, b in zip(reversed(shape), reversed(target), strict=False))
 
 
 def _forward_ad_active() -> bool:
@@ -141,7 +141,7 @@ class Fused:
         shapes = [s.shape for s in s_leaves] + step_shapes
         try:
             same = all(s == shapes[0] for s in shapes)
-            shape = shapes[0] if same else torch.broadcast_shapes(*shapes)
+            shape = shapes[0] if same else torch.broadcast_shapes(*shapes)  # type: ignore[no-untyped-call]
         except RuntimeError:
             raise Unsupported(
                 "the state and one step of xs do not have one element shape: "
@@ -188,7 +188,9 @@ class Fused:
         return found
 
     # -- calling ------------------------------------------------------------------------------
-    def explain(self, state: Any, xs: Any, params: Any, *, num_steps: int | None = None) -> Explanation:
+    def explain(
+        self, state: Any, xs: Any, params: Any, *, num_steps: int | None = None
+    ) -> Explanation:
         """Which backend ``self(state, xs, params, num_steps=num_steps)`` runs, and why."""
         if self.backend == "scan":
             return Explanation("scan", "backend='scan' was asked for")
@@ -243,11 +245,13 @@ class Fused:
         return ys, tree_unflatten(list(outs[plan.num_y :]), plan.state_spec)
 
 
-@torch.compiler.disable
-def _plan_outside_graph(fused: Fused, *args: Any) -> str:
+def _plan_eagerly(fused: Fused, *args: Any) -> str:
     """:meth:`Fused._plan` under ``torch.compile``: tracing runs eagerly (a graph break); the
     fused operator itself is in the graph."""
     return fused._plan(*args)
+
+
+_plan_outside_graph: Callable[..., str] = torch.compiler.disable(_plan_eagerly)  # type: ignore[no-untyped-call]
 
 
 def fuse(step: Callable[..., Any], *, backend: Backend = "auto") -> Fused:

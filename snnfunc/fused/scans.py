@@ -65,14 +65,15 @@ def _make_fused(model: NeuronModel[Any, Any], firing: Firing, backend: str) -> F
     if found is None:
         if len(_CACHE) >= 256:
             del _CACHE[next(iter(_CACHE))]
+        options: dict[str, Any] = firing.options()
         found = _CACHE[key] = fuse(
-            functools.partial(model.step, **firing.options()),
+            functools.partial(model.step, **options),
             backend=backend,  # type: ignore[arg-type]
         )
     return found
 
 
-_make_fused_outside_graph = torch.compiler.disable(_make_fused)
+_make_fused_outside_graph: Callable[..., Fused] = torch.compiler.disable(_make_fused)  # type: ignore[no-untyped-call]
 
 
 def _fused(model: NeuronModel[Any, Any], firing: Firing, backend: str) -> Fused:
@@ -241,11 +242,17 @@ def model_scan(model: NeuronModel[Any, Any]) -> Callable[..., tuple[Tensor, Any]
         return _run(model, state, xs, params, num_steps=num_steps, firing=firing, backend=backend)
 
     run.__name__ = run.__qualname__ = f"{model.name}_scan"
-    run.__doc__ = f"The fused scan of the {model.name} model (:func:`snnfunc.fused.scans.model_scan`)."
+    run.__doc__ = (
+        f"The fused scan of the {model.name} model (:func:`snnfunc.fused.scans.model_scan`)."
+    )
     return run
 
 
-_NAMED = {"lif": lif_scan, "synaptic": synaptic_scan, "if": if_scan}
+_NAMED: dict[str, Callable[..., tuple[Tensor, Any]]] = {
+    "lif": lif_scan,
+    "synaptic": synaptic_scan,
+    "if": if_scan,
+}
 FUSED: Mapping[str, Callable[..., tuple[Tensor, Any]]] = MappingProxyType(
     {
         name: _NAMED.get(name) or model_scan(model)
