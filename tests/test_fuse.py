@@ -625,3 +625,21 @@ def test_fuse_is_a_named_callable() -> None:
     fused = fuse(functools.partial(sf.lif_step, reset="zero"))
     assert "fuse(" in repr(fused) and callable(fused)
     assert fuse(sf.lif_step).__name__ == "lif_step"
+
+
+def test_no_compiler_is_one_notice_and_the_graph_executor(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from snnfunc.fused import _build
+
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setattr(_build, "_find_compiler", lambda cc: None)
+    monkeypatch.setattr(_op, "_NOTICED", set())
+    xs, state, params = _lif_case()
+    fused = fuse(partial(sf.lif_step, reset="zero"))
+    for _ in range(3):
+        got = fused(state, xs, params)
+    assert _op.LAST_RUN["forward"] == "torch"
+    assert torch.equal(got[0], _scan(partial(sf.lif_step, reset="zero"), state, xs, params)[0])
+    err = capsys.readouterr().err
+    assert err.count("without a C kernel (no C compiler found (set CC))") == 1, err

@@ -95,6 +95,24 @@ def kernel_build_error(plan: Plan, dtype: torch.dtype) -> str | None:
     return fn if isinstance(fn, str) else None
 
 
+_NOTICED: set[str] = set()
+
+
+def _notice_once(plan: Plan, tensors: Sequence[Tensor]) -> None:
+    """One line on stderr, once per process, when float32/float64 CPU work that the kernel
+    would run falls back to the graph executor because no kernel can be built (no compiler,
+    a failed build); ``SNNFUNC_NO_EXT=1`` is a choice and stays silent."""
+    reason = kernel_reason(plan, tensors)
+    if reason is None:
+        built = kernel_build_error(plan, tensors[0].dtype)
+        reason = built
+    if reason is None or reason.startswith(("disabled by", "the C kernel")):
+        return
+    if reason not in _NOTICED:
+        _NOTICED.add(reason)
+        print(f"snnfunc: fused scans run without a C kernel ({reason})", file=sys.stderr)
+
+
 def _launch_shape(num_steps: int, elements: int, itemsize: int, num_state: int) -> tuple[int, int]:
     """``(chunk, threads)``: chunks of neurons with long contiguous rows, whose backward scratch
     (the states of all T steps) stays within ~2 MiB; one thread for small problems."""
@@ -207,6 +225,8 @@ def _forward_impl(
             return [*ys, *final]
         if e.backend == "kernel":
             raise RuntimeError(f"backend='kernel': the kernel did not build ({fn})")
+    if e.backend == "auto":
+        _notice_once(plan, [*xs, *state, *params])
     LAST_RUN["forward"] = "torch"
     return _fresh(
         _graph.forward(plan, num_steps, static, xs, state, params), [*xs, *state, *params]
