@@ -370,6 +370,7 @@ def test_failed_build_is_reported_not_raised(
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
 def test_compiled_forward_then_backward_matches_scan() -> None:
     """torch.compile puts the fused operator in its graph (fake implementation); planning the
     trace is a graph break, so this is not fullgraph."""
