@@ -159,29 +159,45 @@ def _placement_case(
     )
 
 
-@pytest.mark.parametrize(
-    ("backend", "dtype"),
-    [(b, F64) for b in BACKENDS] + ([("kernel", torch.float32)] if "kernel" in BACKENDS else []),
-    ids=str,
-)
-@pytest.mark.parametrize("model", MODELS, ids=str)
-@pytest.mark.parametrize("spike_fn", SURROGATES, ids=repr)
-def test_every_placement_matches_scan(
-    model: Model, backend: str, dtype: torch.dtype, spike_fn: Any
+def _check_placements(
+    model: Model, backend: str, dtype: torch.dtype, spike_fn: Any, reset_opts: dict[str, Any]
 ) -> None:
-    """NaN / inf / -inf in xs (first, middle, last step), each state field and each param, for
-    every reset mode, reset_delay, detach_reset and loss (spikes, final state, both). Each row
-    holds about 40 neurons, so the kernel's vector loops run (float32: its other instantiation)."""
     losses = _losses(model)
     xs, state, params = _placement_case(model, 4, seed=3, dtype=dtype)
-    backend = _backend(backend, spike_fn)
-    if dtype != F64 and backend != "kernel":
-        pytest.skip("float32 runs the kernel's instantiation; custom surrogates don't reach it")
-    for reset_opts in RESET_OPTIONS:
-        opts = {"spike_fn": spike_fn, **reset_opts}
-        ref = _run(model, "scan", state, xs, params, opts, losses)
-        got = _run(model, backend, state, xs, params, opts, losses)
-        _assert_matches(got, ref, f"{backend} {reset_opts}", losses)
+    opts = {"spike_fn": spike_fn, **reset_opts}
+    ref = _run(model, "scan", state, xs, params, opts, losses)
+    got = _run(model, backend, state, xs, params, opts, losses)
+    _assert_matches(got, ref, f"{backend} {reset_opts}", losses)
+
+
+# float32 runs the kernel's other instantiation: once per reset option, on LIF (each distinct
+# step and loss builds its own kernels, ~0.2 s each)
+PLACEMENT_RUNS = [(m, b, F64) for m in MODELS for b in BACKENDS] + (
+    [(m, "kernel", torch.float32) for m in MODELS if m.name == "lif"]
+    if "kernel" in BACKENDS
+    else []
+)
+
+
+@pytest.mark.parametrize(("model", "backend", "dtype"), PLACEMENT_RUNS, ids=str)
+@pytest.mark.parametrize("reset_opts", RESET_OPTIONS, ids=str)
+def test_every_placement_matches_scan(
+    model: Model, backend: str, dtype: torch.dtype, reset_opts: dict[str, Any]
+) -> None:
+    """NaN / inf / -inf in xs (first, middle, last step), each state field and each param, for
+    every model, reset mode, reset_delay, detach_reset and loss (spikes, final state fields,
+    both). Each row holds about 40 neurons, so the kernel's vector loops run."""
+    _check_placements(model, backend, dtype, surrogate.atan(), reset_opts)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("spike_fn", SURROGATES, ids=repr)
+def test_every_surrogate_placement_matches_scan(backend: str, spike_fn: Any) -> None:
+    """Every surrogate's derivative at NaN / inf (LIF, the reset through the spike)."""
+    reset_opts = {"reset": "subtract", "reset_delay": False, "detach_reset": False}
+    _check_placements(
+        MODELS[[m.name for m in MODELS].index("lif")], backend, F64, spike_fn, reset_opts
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
