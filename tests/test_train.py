@@ -164,6 +164,7 @@ def test_the_kernels_are_ready_before_training_and_the_backend_is_recorded(
 
     monkeypatch.setattr(_build, "compile_kernel", slow_compile)
     monkeypatch.setattr(_op, "_KERNELS", {})  # as in a fresh process: nothing loaded yet
+    monkeypatch.setattr(_build, "_LOADED", {})
     built_at_first_epoch = []
     real_epoch = snnfunc.app.train._train_epoch
 
