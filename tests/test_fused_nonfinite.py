@@ -1,10 +1,11 @@
 """Fused scans follow the NaN policy exactly as the reference scan does (README, "NaN policy").
 
-NaN, +inf and -inf in the input, the initial state or the params: the fused backends (C++ kernel,
-pure torch) must give the spikes and final state of ``scan(<model>_step)`` with NaN in the same
-places (finite values bit for bit), and gradients with the same NaN (and inf) entries and close
-finite values. The loss may use the spikes, the final state or both: a gradient no path of the
-reference's graph carries is absent, not zero (``0 * S'(nan)`` is NaN, no term is not).
+NaN, +inf and -inf in the input, the initial state or the params: the fused backends (the
+generated C kernel, the graph executor) must give the spikes and final state of
+``scan(<model>_step)`` with NaN in the same places (finite values bit for bit), and gradients with
+the same NaN (and inf) entries and close finite values. The loss may use the spikes, the final
+state or both: a gradient no path of the reference's graph carries is absent, not zero
+(``0 * S'(nan)`` is NaN, no term is not).
 
 Models are elementwise, so one run holds many cases side by side: neuron ``k`` of
 :func:`test_every_placement_matches_scan` carries its own non-finite value at its own place.
