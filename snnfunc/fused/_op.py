@@ -428,35 +428,25 @@ def _batched(
     (time-major leaves ``[T, V, *E]``); unbatched leaves are expanded, 0-d params stay 0-d."""
     size = info.batch_size
     _, _, _, x_dims, s_dims, p_dims, *extra_dims = in_dims
-    shape = (
-        next(s.shape for s, d in zip(state, s_dims, strict=True) if d is None)
-        if None in s_dims
-        else None
-    )
-    if shape is None:
-        shape = state[0].movedim(s_dims[0], 0).shape[1:]
+    s0, d0 = state[0], s_dims[0]
+    shape = s0.shape if d0 is None else s0.movedim(d0, 0).shape[1:]  # the element shape
 
-    def element(t: Tensor, dim: int | None) -> Tensor:
-        if dim is None:
-            return t.expand(size, *shape)
-        return t.movedim(dim, 0).expand(size, *shape)
+    def element(t: Tensor, dim: int | None) -> Tensor:  # [*E] -> [V, *E]
+        return (t if dim is None else t.movedim(dim, 0)).expand(size, *shape)
 
-    def timed(t: Tensor, dim: int | None, has_time: bool) -> Tensor:
+    def timed(t: Tensor, dim: int | None, has_time: bool) -> Tensor:  # [T, *E] -> [T, V, *E]
         if not has_time:
             return element(t, dim)
-        if dim is None:
-            return t.unsqueeze(1).expand(t.shape[0], size, *shape)
-        return t.movedim(dim, 1).expand(t.shape[0] if dim != 0 else t.shape[1], size, *shape)
+        t = t.unsqueeze(1) if dim is None else t.movedim(dim, 1)
+        return t.expand(-1, size, *shape)
 
-    def param(p: Tensor, dim: int | None) -> Tensor:
+    def param(p: Tensor, dim: int | None) -> Tensor:  # a 0-d param stays 0-d when unbatched
         if dim is None:
             return p if p.dim() == 0 else p.expand(size, *shape)
         p = p.movedim(dim, 0)
-        return (
-            p.reshape(size, *([1] * len(shape))).expand(size, *shape)
-            if p.dim() == 1 and len(shape)
-            else p.expand(size, *shape)
-        )
+        if p.dim() == 1:  # a batched 0-d param: one value per batch entry
+            p = p.reshape(size, *([1] * len(shape)))
+        return p.expand(size, *shape)
 
     xs_b = [timed(x, d, not static) for x, d in zip(xs, x_dims, strict=True)]
     state_b = [element(s, d) for s, d in zip(state, s_dims, strict=True)]
