@@ -33,12 +33,12 @@ import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
 from torch._functorch.pyfunctorch import temporarily_clear_interpreter_stack
-from torch.utils._pytree import tree_flatten, tree_unflatten
+from torch.utils._pytree import TreeSpec, tree_flatten, tree_unflatten
 
 from snnfunc._checks import check_choice, check_int_at_least
 from snnfunc.fused import _op
@@ -82,6 +82,20 @@ def _forward_ad_active() -> bool:
     return any(i.key() == torch._C._functorch.TransformType.Jvp for i in stack)
 
 
+class _Call(NamedTuple):
+    """One call's inputs, flattened and checked (:meth:`Fused._normalise`)."""
+
+    x_leaves: list[Tensor]
+    x_spec: TreeSpec
+    s_leaves: list[Tensor]
+    s_spec: TreeSpec
+    values: list[Any]  # the params' leaves as the step sees them
+    p_spec: TreeSpec
+    shape: torch.Size  # the element shape E
+    length: int  # T
+    static: bool
+
+
 class Fused:
     """``fused(state, xs, params, *, num_steps=None) -> (ys, state)``: the fused scan of a step.
 
@@ -103,14 +117,14 @@ class Fused:
         return f"fuse({getattr(self.step, '__name__', self.step)!r}, backend={self.backend!r})"
 
     # -- planning -----------------------------------------------------------------------------
-    def _normalise(self, state: Any, xs: Any, params: Any, num_steps: int | None) -> Any:
-        """Flat leaves at the element shape: ``(xs, state, params, param_values, E, T, static)``
-        where ``param_values`` are the params as the step sees them (tensors cast, constants)."""
+    def _normalise(self, state: Any, xs: Any, params: Any, num_steps: int | None) -> _Call:
+        """The call's flat leaves, element shape ``E``, ``T`` and static flag; the params as
+        the step sees them (one-element tensors made 0-d in the state's dtype, constants)."""
         if num_steps is not None:
             check_int_at_least("num_steps", num_steps, 1)
-        x_leaves, _ = tree_flatten(xs)
-        s_leaves, _ = tree_flatten(state)
-        p_leaves, _ = tree_flatten(params)
+        x_leaves, x_spec = tree_flatten(xs)
+        s_leaves, s_spec = tree_flatten(state)
+        p_leaves, p_spec = tree_flatten(params)
         for name, leaves in (("xs", x_leaves), ("state", s_leaves)):
             if not leaves or not all(isinstance(t, Tensor) for t in leaves):
                 raise Unsupported(f"{name} must be a Tensor or a pytree of Tensors")
@@ -153,30 +167,30 @@ class Fused:
                     f"a param of shape {tuple(p_shape)} does not broadcast to the element shape "
                     f"{tuple(shape)} (a pointwise step reads params per neuron, not a matrix)"
                 )
-        return x_leaves, s_leaves, values, shape, length, static
+        return _Call(x_leaves, x_spec, s_leaves, s_spec, values, p_spec, shape, length, static)
 
-    def _plan(self, state: Any, xs: Any, params: Any, values: list[Any], static: bool) -> str:
-        s_leaves, s_spec = tree_flatten(state)
-        x_leaves, x_spec = tree_flatten(xs)
-        _, p_spec = tree_flatten(params)
+    def _plan(self, call: _Call) -> str:
+        """The key of the traced plan for this structure, dtypes and constants (traced once)."""
         signature = (
-            s_spec,
-            x_spec,
-            p_spec,
-            tuple(t.dtype for t in s_leaves),
-            tuple(t.dtype for t in x_leaves),
-            tuple(("T", p.dtype) if isinstance(p, Tensor) else ("C", type(p), p) for p in values),
+            call.s_spec,
+            call.x_spec,
+            call.p_spec,
+            tuple(t.dtype for t in call.s_leaves),
+            tuple(t.dtype for t in call.x_leaves),
+            tuple(
+                ("T", p.dtype) if isinstance(p, Tensor) else ("C", type(p), p) for p in call.values
+            ),
         )
         found = self._plans.get(signature)
         if found is None:
-            x_one = [t if static else t[0] for t in x_leaves]
+            x_one = [t if call.static else t[0] for t in call.x_leaves]
             try:
                 with temporarily_clear_interpreter_stack(), torch.enable_grad():
                     plan: Plan = trace(
                         self.step,
-                        tree_unflatten(list(s_leaves), s_spec),
-                        tree_unflatten(x_one, x_spec),
-                        tree_unflatten(values, p_spec),
+                        tree_unflatten(list(call.s_leaves), call.s_spec),
+                        tree_unflatten(x_one, call.x_spec),
+                        tree_unflatten(call.values, call.p_spec),
                     )
                 found = f"{next(_COUNTER)}:{getattr(self.step, '__name__', 'step')}"
                 _op.register(found, _op.Entry(plan, self.backend))
@@ -197,19 +211,16 @@ class Fused:
         if _forward_ad_active():
             return Explanation("scan", "forward-mode AD (jvp) runs the reference scan")
         try:
-            x_leaves, s_leaves, values, shape, length, static = self._normalise(
-                state, xs, params, num_steps
-            )
-            key = self._plan(state, xs, params, values, static)
+            call = self._normalise(state, xs, params, num_steps)
+            key = self._plan(call)
         except Unsupported as err:
             return Explanation("scan", str(err))
         if self.backend == "torch":
             return Explanation("torch", "backend='torch' was asked for")
         plan = _op.entry(key).plan
-        tensors = [*x_leaves, *s_leaves, *(p for p in values if isinstance(p, Tensor))]
-        reason = _op.kernel_reason(plan, tensors)
+        reason = _op.kernel_reason(plan, _tensors(call))
         if reason is None:
-            built = _op.kernel_build_error(plan, s_leaves[0].dtype)
+            built = _op.kernel_build_error(plan, call.s_leaves[0].dtype)
             if built is None:
                 return Explanation("kernel")
             reason = built
@@ -221,34 +232,37 @@ class Fused:
         if self.backend == "scan" or _forward_ad_active():
             return scan(functools.partial(self.step, params=params), state, xs, num_steps=num_steps)
         try:
-            x_leaves, s_leaves, values, shape, length, static = self._normalise(
-                state, xs, params, num_steps
-            )
+            call = self._normalise(state, xs, params, num_steps)
             plan_fn = _plan_outside_graph if torch.compiler.is_compiling() else Fused._plan
-            key = plan_fn(self, state, xs, params, values, static)
+            key = plan_fn(self, call)
         except Unsupported as err:
             if self.backend in ("kernel", "torch"):
                 raise ValueError(f"backend={self.backend!r} cannot fuse this step: {err}") from None
             return scan(functools.partial(self.step, params=params), state, xs, num_steps=num_steps)
         plan = _op.entry(key).plan
         if self.backend == "kernel":
-            tensors = [*x_leaves, *s_leaves, *(p for p in values if isinstance(p, Tensor))]
-            reason = _op.kernel_reason(plan, tensors)
+            reason = _op.kernel_reason(plan, _tensors(call))
             if reason is not None:
                 raise ValueError(f"backend='kernel' is not available here: {reason}")
-        time_shape = (length, *shape)
-        xs_flat = [t.expand(shape if static else time_shape) for t in x_leaves]
-        s_flat = [t.expand(shape) for t in s_leaves]
-        p_flat = [p if p.dim() == 0 else p.expand(shape) for p in values if isinstance(p, Tensor)]
-        outs = _op.fused_scan(key, length, static, xs_flat, s_flat, p_flat)
+        shape, length = call.shape, call.length
+        xs_flat = [t.expand(shape if call.static else (length, *shape)) for t in call.x_leaves]
+        s_flat = [t.expand(shape) for t in call.s_leaves]
+        p_flat = [
+            p if p.dim() == 0 else p.expand(shape) for p in call.values if isinstance(p, Tensor)
+        ]
+        outs = _op.fused_scan(key, length, call.static, xs_flat, s_flat, p_flat)
         ys = tree_unflatten(list(outs[: plan.num_y]), plan.y_spec)
         return ys, tree_unflatten(list(outs[plan.num_y :]), plan.state_spec)
 
 
-def _plan_eagerly(fused: Fused, *args: Any) -> str:
+def _tensors(call: _Call) -> list[Tensor]:
+    return [*call.x_leaves, *call.s_leaves, *(p for p in call.values if isinstance(p, Tensor))]
+
+
+def _plan_eagerly(fused: Fused, call: _Call) -> str:
     """:meth:`Fused._plan` under ``torch.compile``: tracing runs eagerly (a graph break); the
     fused operator itself is in the graph."""
-    return fused._plan(*args)
+    return fused._plan(call)
 
 
 _plan_outside_graph: Callable[..., str] = torch.compiler.disable(_plan_eagerly)  # type: ignore[no-untyped-call]
