@@ -50,6 +50,23 @@ def _stack(ys: Sequence[Any]) -> Any:
     )
 
 
+def time_length(tensors: Sequence[Tensor]) -> int:
+    """The leading time dim ``T`` that every tensor of ``xs`` shares (``ValueError`` naming
+    what is wrong: a 0-d tensor, different lengths, ``T = 0``)."""
+    if any(t.dim() == 0 for t in tensors):
+        raise ValueError(
+            "xs must have a leading time dim [T, ...]; got a 0-d tensor "
+            "(pass num_steps= for a static input)"
+        )
+    lengths = {t.shape[0] for t in tensors}
+    if len(lengths) != 1:
+        raise ValueError(f"every tensor in xs must have the same leading time dim, got {lengths}")
+    (length,) = lengths
+    if length < 1:
+        raise ValueError("xs must have at least one time step (T >= 1), got T = 0")
+    return int(length)
+
+
 def _time_slices(xs: Any, num_steps: int | None) -> tuple[list[Any], int]:
     """``xs`` as a list of per-step inputs (unbound once: indexing in the loop is O(T^2))."""
     if num_steps is not None:
@@ -64,17 +81,7 @@ def _time_slices(xs: Any, num_steps: int | None) -> tuple[list[Any], int]:
             "xs must hold tensors with a leading time dim [T, ...], or pass "
             "num_steps= to feed the same input every step"
         )
-    if any(t.dim() == 0 for t in tensors):
-        raise ValueError(
-            "xs must have a leading time dim [T, ...]; got a 0-d tensor "
-            "(pass num_steps= for a static input)"
-        )
-    lengths = {t.shape[0] for t in tensors}
-    if len(lengths) != 1:
-        raise ValueError(f"every tensor in xs must have the same leading time dim, got {lengths}")
-    (length,) = lengths
-    if length < 1:
-        raise ValueError("xs must have at least one time step (T >= 1), got T = 0")
+    length = time_length(tensors)
     unbound = [leaf.unbind(0) if isinstance(leaf, Tensor) else [leaf] * length for leaf in leaves]
     return [tree_unflatten([u[t] for u in unbound], spec) for t in range(length)], length
 

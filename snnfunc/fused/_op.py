@@ -192,7 +192,8 @@ def _fresh(outs: list[Tensor], inputs: Sequence[Tensor]) -> list[Tensor]:
     return [o.clone() if o.untyped_storage().data_ptr() in taken else o.contiguous() for o in outs]
 
 
-def _forward_impl(
+@torch.library.custom_op("snnfunc::fused_scan", mutates_args=())
+def _fused_scan_op(
     key: str,
     num_steps: int,
     static: bool,
@@ -233,7 +234,8 @@ def _forward_impl(
     )
 
 
-def _backward_impl(
+@torch.library.custom_op("snnfunc::fused_scan_backward", mutates_args=())
+def _fused_scan_backward_op(
     key: str,
     num_steps: int,
     static: bool,
@@ -275,18 +277,6 @@ def _backward_impl(
     return _fresh(outs, [*xs, *state, *params, *present])
 
 
-@torch.library.custom_op("snnfunc::fused_scan", mutates_args=())
-def _fused_scan_op(
-    key: str,
-    num_steps: int,
-    static: bool,
-    xs: list[Tensor],
-    state: list[Tensor],
-    params: list[Tensor],
-) -> list[Tensor]:
-    return _forward_impl(key, num_steps, static, xs, state, params)
-
-
 @_fused_scan_op.register_fake
 def _(
     key: str,
@@ -299,20 +289,6 @@ def _(
     plan, shape = entry(key).plan, state[0].shape
     ys = [state[0].new_empty((num_steps, *shape), dtype=d) for d in plan.y_dtypes]
     return [*ys, *(s.new_empty(shape) for s in state)]
-
-
-@torch.library.custom_op("snnfunc::fused_scan_backward", mutates_args=())
-def _fused_scan_backward_op(
-    key: str,
-    num_steps: int,
-    static: bool,
-    xs: list[Tensor],
-    state: list[Tensor],
-    params: list[Tensor],
-    gys: list[Tensor | None],
-    gst: list[Tensor | None],
-) -> list[Tensor]:
-    return _backward_impl(key, num_steps, static, xs, state, params, gys, gst)
 
 
 @_fused_scan_backward_op.register_fake

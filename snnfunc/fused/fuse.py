@@ -43,7 +43,7 @@ from torch.utils._pytree import TreeSpec, tree_flatten, tree_unflatten
 from snnfunc._checks import check_choice, check_int_at_least
 from snnfunc.fused import _op
 from snnfunc.fused._trace import Plan, Unsupported, trace
-from snnfunc.scan import scan
+from snnfunc.scan import scan, time_length
 
 __all__ = ["fuse", "Fused", "Explanation", "FUSE_BACKENDS"]
 
@@ -129,20 +129,7 @@ class Fused:
             if not leaves or not all(isinstance(t, Tensor) for t in leaves):
                 raise Unsupported(f"{name} must be a Tensor or a pytree of Tensors")
         static = num_steps is not None
-        if not static:
-            if any(t.dim() == 0 for t in x_leaves):
-                raise ValueError(
-                    "xs must have a leading time dim [T, ...]; got a 0-d tensor "
-                    "(pass num_steps= for a static input)"
-                )
-            lengths = {t.shape[0] for t in x_leaves}
-            if len(lengths) != 1:
-                raise ValueError(f"every tensor in xs must have the same time dim, got {lengths}")
-            (length,) = lengths
-            if length < 1:
-                raise ValueError("xs must have at least one time step (T >= 1), got T = 0")
-        else:
-            length = num_steps
+        length = num_steps if num_steps is not None else time_length(x_leaves)
         dtype = s_leaves[0].dtype
         values: list[Any] = []
         for p in p_leaves:
