@@ -65,6 +65,29 @@ def _at(xs: Sequence[Tensor], t: int, static: bool) -> list[Tensor]:
     return list(xs) if static else [x[t] for x in xs]
 
 
+def _run(
+    plan: Plan,
+    num_steps: int,
+    static: bool,
+    xs: Sequence[Tensor],
+    state: Sequence[Tensor],
+    params: Sequence[Tensor],
+    *,
+    keep_states: bool,
+) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
+    """Every step's outputs ``y_t``, and the states ``s_0 .. s_T`` (lists of leaves) with
+    ``keep_states``, else only ``[s_T]``."""
+    ny, shape = plan.num_y, state[0].shape
+    ys, ss = [], [list(state)]
+    for t in range(num_steps):
+        outs = _call(plan.forward, [*ss[-1], *_at(xs, t, static), *params], shape)
+        ys.append(outs[:ny])
+        ss.append(outs[ny:])
+        if not keep_states:
+            del ss[0]
+    return ys, ss
+
+
 def forward(
     plan: Plan,
     num_steps: int,
@@ -74,32 +97,8 @@ def forward(
     params: Sequence[Tensor],
 ) -> list[Tensor]:
     """``(*ys [T, *E], *state_T [*E])``."""
-    ny = plan.num_y
-    shape = state[0].shape
-    s = list(state)
-    ys: list[list[Tensor]] = [[] for _ in range(ny)]
-    for t in range(num_steps):
-        outs = _call(plan.forward, [*s, *_at(xs, t, static), *params], shape)
-        for column, y in zip(ys, outs[:ny], strict=True):
-            column.append(y)
-        s = outs[ny:]
-    return [*(torch.stack(c) for c in ys), *s]
-
-
-def states(
-    plan: Plan,
-    num_steps: int,
-    static: bool,
-    xs: Sequence[Tensor],
-    state: Sequence[Tensor],
-    params: Sequence[Tensor],
-) -> list[list[Tensor]]:
-    """The recomputed states ``s_0 .. s_{T-1}`` (each a list of leaves)."""
-    ny, shape = plan.num_y, state[0].shape
-    out = [list(state)]
-    for t in range(num_steps - 1):
-        out.append(_call(plan.forward, [*out[-1], *_at(xs, t, static), *params], shape)[ny:])
-    return out
+    ys, ss = _run(plan, num_steps, static, xs, state, params, keep_states=False)
+    return [*(torch.stack(column) for column in zip(*ys, strict=True)), *ss[-1]]
 
 
 def backward(
@@ -117,7 +116,7 @@ def backward(
     shape = state[0].shape
     y_mask = tuple(g is not None for g in gys)
     masks = plan.mask_sequence(y_mask, tuple(g is not None for g in gs_last))
-    s_all = states(plan, num_steps, static, xs, state, params)
+    s_all = _run(plan, num_steps, static, xs, state, params, keep_states=True)[1]  # s_0 .. s_T
     gs: list[Tensor | None] = list(gs_last)
     gps: list[Tensor] = [torch.zeros_like(state[0]) for _ in range(npar)]
     gx_rows: list[list[Tensor]] = [[] for _ in range(nx)]
