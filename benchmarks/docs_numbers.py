@@ -42,9 +42,7 @@ def stamp(where: str | None = None) -> str:
 
 def digits(seeds: list[int]) -> dict[str, Any]:
     from snnfunc.app.train import preset, run
-    from snnfunc.fused import kernel_available
-
-    kernel_available()  # build (or load) the C++ kernel before anything is timed
+    # (train.run builds the fused kernels before it starts its clock)
     rows = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
@@ -127,9 +125,7 @@ MNIST_RUNS = {  # name -> (arch, overrides, command)
 
 def mnist(data_dir: str | None) -> dict[str, Any]:
     from snnfunc.app.train import preset, run
-    from snnfunc.fused import kernel_available
-
-    kernel_available()
+    # (train.run builds the fused kernels before it starts its clock)
     rows = []
     for name, (arch, overrides, command) in MNIST_RUNS.items():
         with tempfile.TemporaryDirectory() as tmp:
