@@ -42,6 +42,7 @@ def stamp(where: str | None = None) -> str:
 
 def digits(seeds: list[int]) -> dict[str, Any]:
     from snnfunc.app.train import preset, run
+
     # (train.run builds the fused kernels before it starts its clock)
     rows = []
     for seed in seeds:
@@ -125,6 +126,7 @@ MNIST_RUNS = {  # name -> (arch, overrides, command)
 
 def mnist(data_dir: str | None) -> dict[str, Any]:
     from snnfunc.app.train import preset, run
+
     # (train.run builds the fused kernels before it starts its clock)
     rows = []
     for name, (arch, overrides, command) in MNIST_RUNS.items():
