@@ -643,3 +643,20 @@ def test_no_compiler_is_one_notice_and_the_graph_executor(
     assert torch.equal(got[0], _scan(partial(sf.lif_step, reset="zero"), state, xs, params)[0])
     err = capsys.readouterr().err
     assert err.count("without a C kernel (no C compiler found (set CC))") == 1, err
+
+
+def test_vmap_without_register_vmap_runs_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a torch before 2.5 (no ``torch.library.register_vmap``) ``vmap`` runs the reference
+    scan instead of failing; the results are the same."""
+    monkeypatch.setattr(_op, "VMAP_SUPPORTED", False)
+    xs, state, params = _lif_case()
+    fused = fuse(sf.lif_step)
+    batch = torch.stack([xs, xs * 0.5])
+
+    def spikes(x: Tensor) -> Tensor:
+        assert fused.explain(state, x, params).backend == "scan"
+        return fused(state, x, params)[0]
+
+    got = torch.func.vmap(spikes)(batch)
+    want = torch.stack([_scan(sf.lif_step, state, x, params)[0] for x in batch])
+    assert torch.equal(got, want)

@@ -72,14 +72,21 @@ def _broadcasts(shape: torch.Size, target: torch.Size) -> bool:
     return all(a in (1, b) for a, b in zip(reversed(shape), reversed(target), strict=False))
 
 
-def _forward_ad_active() -> bool:
-    """True inside ``torch.func.jvp``/``jacfwd`` or a ``torch.autograd.forward_ad`` level."""
+def _scan_reason() -> str | None:
+    """Why the active transforms need the reference scan, or ``None``: forward-mode AD (the
+    operator has no jvp rule; ``scan`` of a forward-mode spike has one), and ``vmap`` on a torch
+    without ``torch.library.register_vmap`` (before 2.5)."""
     if torch.compiler.is_compiling():
-        return False
+        return None
+    jvp = "forward-mode AD (jvp) runs the reference scan"
     if torch.autograd.forward_ad._current_level >= 0:
-        return True
-    stack = torch._C._functorch.get_interpreter_stack() or []
-    return any(i.key() == torch._C._functorch.TransformType.Jvp for i in stack)
+        return jvp
+    keys = {i.key() for i in torch._C._functorch.get_interpreter_stack() or []}
+    if torch._C._functorch.TransformType.Jvp in keys:
+        return jvp
+    if torch._C._functorch.TransformType.Vmap in keys and not _op.VMAP_SUPPORTED:
+        return "vmap of the fused operator needs torch >= 2.5 (torch.library.register_vmap)"
+    return None
 
 
 class _Call(NamedTuple):
@@ -195,8 +202,9 @@ class Fused:
         """Which backend ``self(state, xs, params, num_steps=num_steps)`` runs, and why."""
         if self.backend == "scan":
             return Explanation("scan", "backend='scan' was asked for")
-        if _forward_ad_active():
-            return Explanation("scan", "forward-mode AD (jvp) runs the reference scan")
+        reason = _scan_reason()
+        if reason is not None:
+            return Explanation("scan", reason)
         try:
             call = self._normalise(state, xs, params, num_steps)
             key = self._plan(call)
@@ -216,7 +224,7 @@ class Fused:
     def __call__(
         self, state: Any, xs: Any, params: Any, *, num_steps: int | None = None
     ) -> tuple[Any, Any]:
-        if self.backend == "scan" or _forward_ad_active():
+        if self.backend == "scan" or _scan_reason() is not None:
             return scan(functools.partial(self.step, params=params), state, xs, num_steps=num_steps)
         try:
             call = self._normalise(state, xs, params, num_steps)
