@@ -507,3 +507,24 @@ def test_snnfunc_train_with_nir_reset_exports_exactly(tmp_path: Path) -> None:
     by_layers = input_grad(lambda v: sf.scan(sf.sequential(*layers), states, v, num_steps=8)[0])
     torch.testing.assert_close(by_layers, input_grad(lambda v: model(v).spikes))
     assert by_layers.abs().sum() > 0
+
+
+@pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph is being deprecated")
+def test_a_decay_outside_0_1_is_refused_naming_dt_and_tau() -> None:
+    """Norse 1.1 writes ``tau = 1e-5`` for its default ``tau_mem_inv = 100``; imported with the
+    natural ``dt = 1e-3``, Euler's decay would be ``1 - dt/tau = -99`` (a membrane that flips
+    sign every step, thousands of spurious spikes). That is refused, naming the fix."""
+    norse = import_peer("norse.torch")
+    model = norse.SequentialState(torch.nn.Linear(10, 64, bias=False), norse.LIFBoxCell())
+    graph = norse.to_nir(model, torch.randn(1, 10))
+    with pytest.raises(ValueError, match=r"tau = 1e-05 with dt = 0.001 .*-99.*dt <= tau"):
+        from_nir(graph, dt=1e-3)
+    # a synaptic node's two time constants too: from snnfunc's own export, read with a dt far
+    # larger than the one it was written with
+    layers = [
+        partial(F.linear, weight=torch.ones(2, 3)),
+        sf.neuron(sf.synaptic_step, sf.SynapticParams(0.5, 0.9, 1.0), reset="zero"),
+    ]
+    graph = to_nir(layers, (3,), dt=DT)
+    with pytest.raises(ValueError, match=r"tau_(syn|mem) = .* outside the stable range"):
+        from_nir(graph, dt=1.0)

@@ -439,6 +439,26 @@ class NIRNetwork:
         )
 
 
+def _decay(where: str, name: str, tau: Tensor, dt: float, discretization: Discretization) -> Tensor:
+    """The per-step decay of a node's time constant, refused outside [0, 1].
+
+    Euler's ``1 - dt/tau`` is negative when ``dt > tau``: the imported neuron would flip its
+    membrane's sign every step and fire wildly where the exporter's did not (Norse writes
+    ``tau = 1e-5`` for its default ``tau_mem_inv = 100``; with ``dt = 1e-3`` that is a decay of
+    -99). No valid import exists then, so it is an error that names the fix."""
+    beta = decay_from_tau(tau, dt, discretization=discretization)
+    assert isinstance(beta, Tensor)
+    if bool(((beta < 0) | (beta > 1)).any()):
+        smallest = float(tau.min())
+        raise ValueError(
+            f"{where}: {name} = {smallest:g} with dt = {dt:g} gives a decay per step of "
+            f"{1 - dt / smallest:g} (discretization={discretization!r}), outside the stable "
+            f"range [0, 1], which needs dt <= {name}: pass a smaller dt (e.g. dt={smallest:g} "
+            "or less, in the unit of the graph's time constants)"
+        )
+    return beta
+
+
 def _chain(graph: Any) -> list[str]:
     nir = _nir()
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
@@ -589,8 +609,7 @@ def from_nir(
                 kind, gain = "if", dt * d(node.r)
                 params: Any = IFParams(threshold)
             elif isinstance(node, (nir.LIF, nir.LI)):
-                beta = decay_from_tau(d(node.tau), dt, discretization=discretization)
-                assert isinstance(beta, Tensor)
+                beta = _decay(where, "tau", d(node.tau), dt, discretization)
                 gain, bias = (1 - beta) * d(node.r), (1 - beta) * d(node.v_leak)
                 kind = "lif" if spiking else "li"
                 params = LIFParams(t(beta), threshold) if spiking else LIParams(t(beta))
@@ -600,9 +619,8 @@ def from_nir(
                         f"{where}: v_leak must be 0; a leak towards another potential adds a "
                         "constant to the membrane update, which synaptic_step cannot express"
                     )
-                alpha = decay_from_tau(d(node.tau_syn), dt, discretization=discretization)
-                beta = decay_from_tau(d(node.tau_mem), dt, discretization=discretization)
-                assert isinstance(alpha, Tensor) and isinstance(beta, Tensor)
+                alpha = _decay(where, "tau_syn", d(node.tau_syn), dt, discretization)
+                beta = _decay(where, "tau_mem", d(node.tau_mem), dt, discretization)
                 kind = "synaptic" if spiking else "cuba_li"
                 gain = (1 - beta) * d(node.r) * (1 - alpha) * d(node.w_in)
                 if spiking:
