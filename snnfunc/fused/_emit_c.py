@@ -277,12 +277,28 @@ static inline int64_t min64(int64_t a, int64_t b) {{ return a < b ? a : b; }}
 """
 
 
-def _load_params(npar: int) -> str:
-    return "\n".join(
+def _load_chunk(nx: int, ns: int, npar: int) -> str:
+    """At a chunk's start: its initial states into ``sb``, its params into ``pb`` (a scalar
+    param broadcast). Shared by the forward and the backward, whose pointers both start
+    ``*xs, *state_0, *params``."""
+    states = [
+        f"      for (int64_t k = 0; k < n; ++k) sb[{i} * chunk + k] = ((const S*)ptr[{nx + i}])[j0 + k];"
+        for i in range(ns)
+    ]
+    params = [
         f"      {{ const S* src = (const S*)p[{i}]; S* dst = pb + {i} * chunk;\n"
         f"        if (pscalar[{i}]) for (int64_t k = 0; k < n; ++k) dst[k] = src[0];\n"
         f"        else for (int64_t k = 0; k < n; ++k) dst[k] = src[j0 + k]; }}"
         for i in range(npar)
+    ]
+    return "\n".join(states) + "\n" + "\n".join(params)
+
+
+def _x_pointers(nx: int) -> str:
+    """Step ``t``'s input rows of the chunk (a static input is read at every step)."""
+    return "\n".join(
+        f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;"
+        for i in range(nx)
     )
 
 
@@ -303,10 +319,6 @@ def forward_source(plan: Plan, dtype: torch.dtype) -> tuple[str, list[float]]:
     consts: list[float] = []
     body = _body(plan.forward, inputs, stores, "v", "          ", consts)
     # pointer order: xs, state_0, params, ys, state_T
-    x_ptr = [
-        f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;"
-        for i in range(nx)
-    ]
     y_ptr = [f"        S* y{i} = (S*)ptr[{nx + ns + npar + i}] + t * E + j0;" for i in range(ny)]
     source = (
         _HEADER.format(what="forward", S=C_TYPES[dtype])
@@ -322,10 +334,9 @@ void snnfunc_forward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int6
 #pragma omp for schedule(dynamic)
     for (int64_t c = 0; c < nchunks; ++c) {{
       const int64_t j0 = c * chunk, n = min64(chunk, E - j0);
-{chr(10).join(f"      for (int64_t k = 0; k < n; ++k) sb[{i} * chunk + k] = ((const S*)ptr[{nx + i}])[j0 + k];" for i in range(ns))}
-{_load_params(npar)}
+{_load_chunk(nx, ns, npar)}
       for (int64_t t = 0; t < T; ++t) {{
-{chr(10).join(x_ptr)}
+{_x_pointers(nx)}
 {chr(10).join(y_ptr)}
 #pragma omp simd
         for (int64_t k = 0; k < n; ++k) {{
@@ -418,10 +429,7 @@ def backward_source(
             f"{body}\n          }}\n        }}"
         )
     reverse_body = "\n".join(branches)
-    x_ptr = "\n".join(
-        f"        const S* x{i} = (const S*)ptr[{i}] + (x_static ? 0 : t * E) + j0;"
-        for i in range(nx)
-    )
+    x_ptr = _x_pointers(nx)
     gy_ptr = "\n".join(
         f"        const S* gy{j} = (const S*)ptr[{base_gy + j}] + t * E + j0;"
         for j in range(len(gy_idx))
@@ -452,8 +460,7 @@ void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int
 #pragma omp for schedule(dynamic)
     for (int64_t c = 0; c < nchunks; ++c) {{
       const int64_t j0 = c * chunk, n = min64(chunk, E - j0);
-{chr(10).join(f"      for (int64_t k = 0; k < n; ++k) sb[{i} * chunk + k] = ((const S*)ptr[{nx + i}])[j0 + k];" for i in range(ns))}
-{_load_params(npar)}
+{_load_chunk(nx, ns, npar)}
       for (int64_t k = 0; k < {npar} * chunk; ++k) gpb[k] = 0;
       for (int64_t k = 0; k < {nx} * chunk; ++k) gxb[k] = 0;
       for (int64_t k = 0; k < {ns} * chunk; ++k) gsb[k] = 0;  // absent gradients stay 0
