@@ -27,9 +27,10 @@ from typing import Any
 import torch
 from torch import fx
 
-from snnfunc.fused._trace import FACTORIES, Plan, Unsupported
+from snnfunc.fused._emit import Walk
+from snnfunc.fused._trace import Plan, Unsupported
 
-__all__ = ["forward_source", "backward_source", "C_TYPES"]
+__all__ = ["forward_source", "backward_source", "C_TYPES", "CDialect"]
 
 _aten = torch.ops.aten
 C_TYPES: dict[torch.dtype, str] = {
@@ -37,24 +38,6 @@ C_TYPES: dict[torch.dtype, str] = {
     torch.float64: "double",
     torch.bool: "bool",
 }
-
-
-def _literal(value: Any, ctype: str) -> str:
-    """A Python number as a C literal of type ``ctype``, rounded as torch rounds a scalar."""
-    value = float(value) if not isinstance(value, bool) else value
-    if isinstance(value, bool):
-        return "true" if value else "false" if ctype == "bool" else f"(({ctype}){int(value)})"
-    if value != value:
-        return f"(({ctype})NAN)"
-    if value in (float("inf"), float("-inf")):
-        return f"(({ctype}){'-' if value < 0 else ''}INFINITY)"
-    return f"(({ctype}){value.hex()})"  # exact double, then C's rounding (= torch's cast)
-
-
-def _ctype(dtype: torch.dtype) -> str:
-    if dtype not in C_TYPES:
-        raise Unsupported(f"a value of dtype {dtype} (the C kernel: float32, float64, bool)")
-    return C_TYPES[dtype]
 
 
 # ATen overload packet -> C expression of the (already cast) operands; {t} is the compute type,
@@ -86,6 +69,7 @@ _BINARY: dict[Any, str] = {
     _aten.rsub: "({1} - {0})",
     _aten.mul: "({0} * {1})",
     _aten.div: "({0} / {1})",
+    _aten.pow: "pow{f}({0}, {1})",  # a constant exponent (the exact forms: CDialect.power)
     _aten.gt: "({0} > {1})",
     _aten.ge: "({0} >= {1})",
     _aten.lt: "({0} < {1})",
@@ -103,153 +87,62 @@ _BINARY: dict[Any, str] = {
     _aten.minimum: "({0} != {0} ? {0} : {1} != {1} ? {1} : {0} < {1} ? {0} : {1})",
     _aten.maximum: "({0} != {0} ? {0} : {1} != {1} ? {1} : {0} > {1} ? {0} : {1})",
 }
-_COMPARE = {_aten.gt, _aten.ge, _aten.lt, _aten.le, _aten.eq, _aten.ne}
-_IDENTITY = {_aten.detach, _aten.alias, _aten.clone, _aten.lift_fresh_copy, _aten.expand}
 
 
-class _Emitter:
-    """Statements for one graph, one element ``k``: ``const T vN = ...;``."""
+class CDialect:
+    """:class:`~snnfunc.fused._emit.Dialect` of C99 on one element: ``const T v = ...;``."""
 
-    def __init__(
-        self, gm: fx.GraphModule, inputs: Sequence[str], prefix: str, consts: list[float]
-    ) -> None:
-        self.gm, self.prefix, self.consts = gm, prefix, consts
-        self.names: dict[fx.Node, str] = {}
-        self.lines: list[str] = []
-        placeholders = gm.graph.find_nodes(op="placeholder")
-        for i, (node, expr) in enumerate(zip(placeholders, inputs, strict=True)):
-            # loaded once, first: the stores at the end may overwrite the buffer read here
-            name = f"{prefix}in{i}"
-            self.lines.append(f"const {_ctype(node.meta['val'].dtype)} {name} = {expr};")
-            self.names[node] = name
+    def ctype(self, dtype: torch.dtype) -> str:
+        if dtype not in C_TYPES:
+            raise Unsupported(f"a value of dtype {dtype} (the C kernel: float32, float64, bool)")
+        return C_TYPES[dtype]
 
-    def const(self, value: Any, ctype: str) -> str:
-        """A number read at run time from ``K`` (so that one kernel serves every value: a
-        swept ``beta`` does not recompile), cast as torch casts a scalar."""
-        self.consts.append(float(value))
-        return f"(({ctype})K[{len(self.consts) - 1}])"
+    def cast(self, expr: str, to: str) -> str:
+        return f"(({to}){expr})"
 
-    def operand(self, arg: Any, ctype: str) -> str:
-        if isinstance(arg, fx.Node):
-            name = self.names[arg]
-            return name if _ctype(arg.meta["val"].dtype) == ctype else f"(({ctype}){name})"
-        if isinstance(arg, (bool, int, float)):
-            return self.const(arg, ctype)
-        raise Unsupported(f"an operand {arg!r} of type {type(arg).__name__}")
+    def nonzero(self, expr: str) -> str:
+        return f"({expr} != 0)"
 
-    def compute_type(self, node: fx.Node) -> str:
-        """The type torch computes a node in: its operands' promoted dtype (scalars do not
-        promote), else the result's."""
-        packet = node.target.overloadpacket  # type: ignore[union-attr]
-        out = _ctype(node.meta["val"].dtype)
-        if packet in _COMPARE or packet in (_aten.logical_and, _aten.logical_or):
-            vals = [a.meta["val"] for a in node.args if isinstance(a, fx.Node)]
-            scalars = [a for a in node.args if not isinstance(a, fx.Node)]
-            if packet in _COMPARE:
-                return _ctype(
-                    torch.result_type(*vals, *scalars)
-                    if len(vals) < 2
-                    else torch.promote_types(vals[0].dtype, vals[1].dtype)
-                )
-            return "bool"
-        return out
+    def const(self, index: int, ctype: str) -> str:
+        return f"(({ctype})K[{index}])"
 
-    def node(self, node: fx.Node) -> None:
-        name = f"{self.prefix}{len(self.names)}"
-        packet = node.target.overloadpacket  # type: ignore[union-attr]
-        out = _ctype(node.meta["val"].dtype)
-        t = self.compute_type(node)
-        args = node.args
-        if packet in _IDENTITY:
-            expr = self.operand(args[0], out)
-        elif packet is _aten._to_copy:
-            expr = self.operand(args[0], out)
-            if node.meta["val"].dtype == torch.bool:
-                expr = f"({self.operand(args[0], _ctype(args[0].meta['val'].dtype))} != 0)"  # type: ignore[union-attr]
-        elif packet in (_aten.zeros_like, _aten.ones_like, _aten.full_like, _aten.scalar_tensor):
-            fill = {_aten.zeros_like: 0, _aten.ones_like: 1}.get(packet)
-            value = (
-                fill if fill is not None else (args[1] if packet is _aten.full_like else args[0])
-            )
-            expr = self.const(value, out)
-        elif packet in FACTORIES:
-            fill = {_aten.zeros: 0, _aten.new_zeros: 0, _aten.ones: 1, _aten.new_ones: 1}.get(
-                packet
-            )
-            expr = self.const(fill if fill is not None else args[-1], out)
-        elif packet in _UNARY:
-            expr = _UNARY[packet].format(
-                self.operand(args[0], t), t=t, f="f" if t == "float" else ""
-            )
-        elif packet in _BINARY:
-            a, b = (self.operand(x, t) for x in args[:2])
-            expr = _BINARY[packet].format(a, b, t=t)
-        elif packet is _aten.threshold_backward:  # (grad, x, threshold)
-            g, x = self.operand(args[0], t), self.operand(args[1], t)
-            expr = f"({x} <= {self.operand(args[2], t)} ? ({t})0 : {g})"
-        elif packet is _aten.masked_fill:  # (x, mask, value)
-            cond = self.operand(args[1], "bool")
-            expr = f"({cond} ? {self.operand(args[2], t)} : {self.operand(args[0], t)})"
-        elif packet is _aten.where:
-            cond = self.operand(args[0], "bool")
-            expr = f"({cond} ? {self.operand(args[1], t)} : {self.operand(args[2], t)})"
-        elif packet in (_aten.clamp, _aten.clamp_min, _aten.clamp_max):
-            lo = args[1] if packet is not _aten.clamp_max else None
-            hi = (
-                (args[2] if len(args) > 2 else None)
-                if packet is _aten.clamp
-                else (args[1] if packet is _aten.clamp_max else None)
-            )
-            if packet is _aten.clamp:
-                lo = node.kwargs.get("min", lo)
-            expr = self.operand(args[0], t)
-            # torch: min(max(x, lo), hi), where max(a, b) = a < b ? b : a keeps NaN and -0.0
-            if lo is not None:
-                self.lines.append(f"const {t} {name}l = {expr};")
-                low = self.operand(lo, t)
-                expr = f"({name}l < {low} ? {low} : {name}l)"
-            if hi is not None:
-                self.lines.append(f"const {t} {name}h = {expr};")
-                high = self.operand(hi, t)
-                expr = f"({high} < {name}h ? {high} : {name}h)"
-        elif packet is _aten.pow:
-            base, exponent = self.operand(args[0], t), float(args[1])  # type: ignore[arg-type]
-            special = {
-                2.0: f"({base} * {base})",
-                3.0: f"({base} * {base} * {base})",
-                1.0: base,
-                0.5: f"sqrt{'f' if t == 'float' else ''}({base})",
-                -0.5: f"(({t})1 / sqrt{'f' if t == 'float' else ''}({base}))",
-                -1.0: f"(({t})1 / {base})",
-                -2.0: f"(({t})1 / ({base} * {base}))",
-                0.0: f"(({t})1)",
-            }
-            expr = special.get(
-                exponent, f"pow{'f' if t == 'float' else ''}({base}, {_literal(exponent, t)})"
-            )
-        else:  # pragma: no cover - _trace.POINTWISE and this table move together
-            raise Unsupported(f"no C form for {node.target}")
-        if t != out:
-            expr = f"(({out}){expr})"
-        self.lines.append(f"const {out} {name} = {expr};")
-        self.names[node] = name
+    def zero(self, ctype: str) -> str:
+        return f"({ctype})0"
 
-    def emit(self) -> list[str]:
-        for node in self.gm.graph.nodes:
-            if node.op == "call_function":
-                self.node(node)
-            elif node.op == "get_attr":
-                value = getattr(self.gm, node.target)  # type: ignore[arg-type]
-                self.names[node] = self.const(value.item(), _ctype(value.dtype))
-        return self.lines
+    def unary(self, packet: Any, a: str, ctype: str) -> str | None:
+        form = _UNARY.get(packet)
+        return None if form is None else form.format(a, t=ctype, f=_suffix(ctype))
 
-    def outputs(self) -> list[str]:
-        result = []
-        for arg in self.gm.graph.find_nodes(op="output")[0].args[0]:
-            result.append(
-                self.names[arg] if isinstance(arg, fx.Node) else self.const(arg, "double")
-            )
-        return result
+    def binary(self, packet: Any, a: str, b: str, ctype: str) -> str | None:
+        form = _BINARY.get(packet)
+        return None if form is None else form.format(a, b, t=ctype, f=_suffix(ctype))
+
+    def select(self, cond: str, a: str, b: str) -> str:
+        return f"({cond} ? {a} : {b})"
+
+    def power(self, base: str, exponent: float, ctype: str) -> str | None:
+        f = _suffix(ctype)
+        return {
+            2.0: f"({base} * {base})",
+            3.0: f"({base} * {base} * {base})",
+            1.0: base,
+            0.5: f"sqrt{f}({base})",
+            -0.5: f"(({ctype})1 / sqrt{f}({base}))",
+            -1.0: f"(({ctype})1 / {base})",
+            -2.0: f"(({ctype})1 / ({base} * {base}))",
+            0.0: f"(({ctype})1)",
+        }.get(exponent)
+
+    def let(self, name: str, ctype: str, expr: str) -> str:
+        return f"const {ctype} {name} = {expr};"
+
+    def round(self, expr: str, dtype: torch.dtype) -> str:
+        return expr  # float32 and float64 only: every C operation already rounds to its type
+
+
+def _suffix(ctype: str) -> str:
+    """libm's suffix: ``expf`` for float, ``exp`` for double."""
+    return "f" if ctype == "float" else ""
 
 
 def _body(
@@ -260,9 +153,9 @@ def _body(
     indent: str,
     consts: list[float],
 ) -> str:
-    em = _Emitter(gm, inputs, prefix, consts)
-    lines = em.emit()
-    lines += stores(em.outputs())
+    walk = Walk(gm, inputs, prefix, consts, CDialect())
+    lines = walk.emit()
+    lines += stores(walk.outputs())
     return "\n".join(indent + line for line in lines)
 
 

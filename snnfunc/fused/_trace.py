@@ -287,6 +287,8 @@ def _check_pointwise(gm: fx.GraphModule) -> None:
             packet = getattr(node.target, "overloadpacket", None)
             if packet not in POINTWISE:
                 raise Unsupported(f"the step uses {node.target}, which is not a pointwise op")
+            if packet is _aten.div and node.kwargs.get("rounding_mode") is not None:
+                raise Unsupported(f"{node.target} with a rounding_mode is not fused")
             if packet is _aten.add or packet is _aten.sub:
                 if node.kwargs.get("alpha", 1) != 1:
                     raise Unsupported(f"{node.target} with alpha != 1 is not fused")
