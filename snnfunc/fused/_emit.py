@@ -26,7 +26,7 @@ from torch import fx
 
 from snnfunc.fused._trace import FACTORIES, Unsupported
 
-__all__ = ["Dialect", "Walk", "COMPARE", "IDENTITY", "REDUCED"]
+__all__ = ["Dialect", "Walk", "COMPARE", "IDENTITY", "REDUCED", "state_only"]
 
 _aten = torch.ops.aten
 COMPARE = frozenset({_aten.gt, _aten.ge, _aten.lt, _aten.le, _aten.eq, _aten.ne})
@@ -237,3 +237,16 @@ class Walk:
             a.meta["val"].dtype if isinstance(a, fx.Node) else torch.float64
             for a in outs  # a number output: a double constant, cast where it is stored
         ]
+
+
+def state_only(gm: fx.GraphModule, ny: int) -> fx.GraphModule:
+    """``gm`` with the outputs ``y`` dropped (the backward's recompute needs only the states)."""
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for node in gm.graph.nodes:
+        if node.op == "output":
+            graph.output(tuple(env[o] if isinstance(o, fx.Node) else o for o in node.args[0][ny:]))
+        else:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    graph.eliminate_dead_code()
+    return fx.GraphModule(gm, graph)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from snnfunc.fused._emit import Walk
+from snnfunc.fused._emit import Walk, state_only
 from snnfunc.fused._trace import Plan, Unsupported
 
 __all__ = ["forward_source", "backward_source", "C_TYPES", "CDialect"]
@@ -275,7 +275,7 @@ def backward_source(
 
     consts: list[float] = []
     recompute = _body(
-        _state_only(plan.forward, ny), fwd_inputs, fwd_stores, "v", "          ", consts
+        state_only(plan.forward, ny), fwd_inputs, fwd_stores, "v", "          ", consts
     )
     bwd_inputs_common = [
         *(f"st[{i} * chunk + k]" for i in range(ns)),
@@ -385,16 +385,3 @@ void snnfunc_backward(int64_t T, int64_t E, int64_t chunk, int64_t nthreads, int
 """
     )
     return source, consts
-
-
-def _state_only(gm: fx.GraphModule, ny: int) -> fx.GraphModule:
-    """``gm`` with the outputs ``y`` dropped (the recompute needs only the states)."""
-    graph = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {}
-    for node in gm.graph.nodes:
-        if node.op == "output":
-            graph.output(tuple(env[o] if isinstance(o, fx.Node) else o for o in node.args[0][ny:]))
-        else:
-            env[node] = graph.node_copy(node, lambda n: env[n])
-    graph.eliminate_dead_code()
-    return fx.GraphModule(gm, graph)

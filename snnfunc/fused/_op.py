@@ -28,15 +28,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc.fused import _build, _emit_c, _graph
+from snnfunc.fused import _build, _emit_c, _graph, _triton
 from snnfunc.fused._trace import Plan, Unsupported
 
-__all__ = ["Entry", "register", "fused_scan", "kernel_reason", "LAST_RUN"]
+__all__ = ["Entry", "register", "fused_scan", "kernel_reason", "triton_reason", "LAST_RUN"]
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered plan and the backend asked for (``"auto"``, ``"kernel"`` or ``"torch"``)."""
+    """A registered plan and the backend asked for (``"auto"``, ``"kernel"``, ``"triton"``
+    or ``"torch"``)."""
 
     plan: Plan
     backend: str
@@ -45,7 +46,7 @@ class Entry:
 _ENTRIES: dict[str, Entry] = {}
 _KERNELS: dict[tuple[Any, ...], Any] = {}
 LAST_RUN: dict[str, str] = {}
-"""What the last forward and backward ran: ``{"forward": "kernel" | "torch", ...}``."""
+"""What the last forward and backward ran: ``{"forward": "kernel" | "triton" | "torch", ...}``."""
 
 
 def register(key: str, entry: Entry) -> None:
@@ -192,6 +193,94 @@ def _fresh(outs: list[Tensor], inputs: Sequence[Tensor]) -> list[Tensor]:
     return [o.clone() if o.untyped_storage().data_ptr() in taken else o.contiguous() for o in outs]
 
 
+def _wants_triton(e: Entry, like: Tensor) -> bool:
+    """Whether this call is the Triton backend's: asked for, or ``"auto"`` on a CUDA tensor."""
+    return e.backend == "triton" or (e.backend == "auto" and like.device.type == "cuda")
+
+
+def triton_reason(e: Entry, tensors: Sequence[Tensor]) -> str | None:
+    """Why the Triton kernels cannot run these tensors for ``e``, or ``None``."""
+    return _triton.reason(e.plan, tensors)
+
+
+def _notice_triton(e: Entry, tensors: Sequence[Tensor]) -> None:
+    """One line on stderr, once per reason, when CUDA work runs the graph executor because
+    the Triton kernels cannot (Triton missing)."""
+    reason = triton_reason(e, tensors)
+    if reason is not None and reason not in _NOTICED:
+        _NOTICED.add(reason)
+        print(f"snnfunc: fused scans on CUDA run without Triton ({reason})", file=sys.stderr)
+
+
+def _scalar_strides(params: Sequence[Tensor]) -> list[int]:
+    """Each param's stride over the neurons: 0 for one value read by every neuron, else 1."""
+    return [int(p.numel() != 1) for p in params]
+
+
+def _triton_forward(
+    plan: Plan,
+    num_steps: int,
+    static: bool,
+    xs: Sequence[Tensor],
+    state: Sequence[Tensor],
+    params: Sequence[Tensor],
+) -> list[Tensor]:
+    shape, device = state[0].shape, state[0].device
+    params_c = [p.contiguous() for p in params]
+    ys = [torch.empty((num_steps, *shape), dtype=d, device=device) for d in plan.y_dtypes]
+    final = [torch.empty(shape, dtype=s.dtype, device=device) for s in state]
+    elements = state[0].numel()
+    _triton.launch(
+        _triton.kernel(plan, "forward"),
+        [*(x.contiguous() for x in xs), *(s.contiguous() for s in state), *params_c, *ys, *final],
+        _scalar_strides(params_c),
+        num_steps,
+        elements,
+        0 if static else elements,
+    )
+    return [*ys, *final]
+
+
+def _triton_backward(
+    plan: Plan,
+    num_steps: int,
+    static: bool,
+    xs: Sequence[Tensor],
+    state: Sequence[Tensor],
+    params: Sequence[Tensor],
+    present: Sequence[Tensor],
+    masks: tuple[tuple[bool, ...], tuple[bool, ...]],
+) -> list[Tensor]:
+    shape, device = state[0].shape, state[0].device
+    params_c = [p.contiguous() for p in params]
+    elements = state[0].numel()
+    gxs = [torch.empty(x.shape, dtype=x.dtype, device=device) for x in xs]
+    g0 = [torch.empty(shape, dtype=s.dtype, device=device) for s in state]
+    gps = [torch.empty(shape, dtype=p.dtype, device=device) for p in params]
+    scratch = torch.empty(
+        (num_steps, plan.num_state, elements), dtype=state[0].dtype, device=device
+    )
+    _triton.launch(
+        _triton.kernel(plan, "backward", masks),
+        [
+            *(x.contiguous() for x in xs),
+            *(s.contiguous() for s in state),
+            *params_c,
+            *(g.contiguous() for g in present),
+            *gxs,
+            *g0,
+            *gps,
+            scratch,
+        ],
+        _scalar_strides(params_c),
+        num_steps,
+        elements,
+        0 if static else elements,
+        STATIC=static,
+    )
+    return [*gxs, *g0, *gps]
+
+
 @torch.library.custom_op("snnfunc::fused_scan", mutates_args=())
 def _fused_scan_op(
     key: str,
@@ -204,7 +293,13 @@ def _fused_scan_op(
     e = entry(key)
     plan = e.plan
     shape = state[0].shape
-    if e.backend != "torch" and kernel_reason(plan, [*xs, *state, *params]) is None:
+    if _wants_triton(e, state[0]):
+        if triton_reason(e, [*xs, *state, *params]) is None:
+            LAST_RUN["forward"] = "triton"
+            return _triton_forward(plan, num_steps, static, xs, state, params)
+        if e.backend == "auto":
+            _notice_triton(e, [*xs, *state, *params])
+    elif e.backend in ("auto", "kernel") and kernel_reason(plan, [*xs, *state, *params]) is None:
         fn = _kernel(plan, state[0].dtype, "forward")
         if not isinstance(fn, str):
             xs_c = [x.contiguous() for x in xs]
@@ -249,7 +344,15 @@ def _fused_scan_backward_op(
     plan = e.plan
     shape = state[0].shape
     present = [g for g in (*gys, *gst) if g is not None]
-    if e.backend != "torch" and kernel_reason(plan, [*xs, *state, *params, *present]) is None:
+    if _wants_triton(e, state[0]):
+        if triton_reason(e, [*xs, *state, *params, *present]) is None:
+            masks = (tuple(g is not None for g in gys), tuple(g is not None for g in gst))
+            LAST_RUN["backward"] = "triton"
+            return _triton_backward(plan, num_steps, static, xs, state, params, present, masks)
+    elif (
+        e.backend in ("auto", "kernel")
+        and kernel_reason(plan, [*xs, *state, *params, *present]) is None
+    ):
         masks = (tuple(g is not None for g in gys), tuple(g is not None for g in gst))
         fn = _kernel(plan, state[0].dtype, "backward", masks)
         if not isinstance(fn, str):

@@ -8,14 +8,19 @@ r"""``fuse(step)``: write the step, get the fused kernel.
 The step is traced once per structure of ``(state, x, params)`` (and per dtype), into the graph
 of one step and the graph of its VJP, derived by ``torch.func.vjp`` from the same trace (the
 spike's surrogate derivative included). From that one definition come the generated C kernel on
-CPU and the graph executor elsewhere: a forward over all ``T`` and a reverse-time backward that
-saves only the inputs and recomputes the states. Nothing about a model is written twice.
+CPU, the generated Triton kernels on CUDA, and the graph executor elsewhere: a forward over all
+``T`` and a reverse-time backward that saves only the inputs and recomputes the states. Nothing
+about a model is written twice.
 
 Backends (``backend=``):
 
-* ``"auto"``: the C kernel for float32/float64 CPU tensors when a compiler is found, else the
-  graph executor; the reference :func:`~snnfunc.scan` when the step cannot be fused.
+* ``"auto"``: the C kernel for float32/float64 CPU tensors when a compiler is found, the
+  Triton kernels for CUDA tensors when Triton is installed, else the graph executor; the
+  reference :func:`~snnfunc.scan` when the step cannot be fused.
 * ``"kernel"``: the C kernel or a ``ValueError`` saying why not.
+* ``"triton"``: the Triton kernels (float16, bfloat16, float32, float64) or a ``ValueError``
+  saying why not; CPU tensors run them under Triton's interpreter (``TRITON_INTERPRET=1``),
+  which is how they are tested without a GPU.
 * ``"torch"``: the graph executor (any device and dtype; the same memory profile).
 * ``"scan"``: the reference unroll.
 
@@ -47,8 +52,8 @@ from snnfunc.scan import scan, time_length
 
 __all__ = ["fuse", "Fused", "Explanation", "FUSE_BACKENDS"]
 
-Backend = Literal["auto", "kernel", "torch", "scan"]
-FUSE_BACKENDS: tuple[str, ...] = ("auto", "kernel", "torch", "scan")
+Backend = Literal["auto", "kernel", "triton", "torch", "scan"]
+FUSE_BACKENDS: tuple[str, ...] = ("auto", "kernel", "triton", "torch", "scan")
 _COUNTER = itertools.count()
 
 
@@ -57,7 +62,8 @@ class Explanation:
     """Which implementation a fused call runs, and why.
 
     Attributes:
-        backend: ``"kernel"`` (generated C), ``"torch"`` (graph executor) or ``"scan"``.
+        backend: ``"kernel"`` (generated C), ``"triton"`` (generated Triton), ``"torch"``
+            (graph executor) or ``"scan"``.
         reason: why this one (empty when it is the first choice).
     """
 
@@ -212,7 +218,13 @@ class Fused:
             return Explanation("scan", str(err))
         if self.backend == "torch":
             return Explanation("torch", "backend='torch' was asked for")
-        plan = _op.entry(key).plan
+        e = _op.entry(key)
+        plan = e.plan
+        if self.backend == "triton" or (
+            self.backend == "auto" and call.s_leaves[0].device.type == "cuda"
+        ):
+            reason = _op.triton_reason(e, _tensors(call))
+            return Explanation("triton") if reason is None else Explanation("torch", reason)
         reason = _op.kernel_reason(plan, _tensors(call))
         if reason is None:
             built = _op.kernel_build_error(plan, call.s_leaves[0].dtype)
@@ -231,7 +243,7 @@ class Fused:
             plan_fn = _plan_outside_graph if torch.compiler.is_compiling() else Fused._plan
             key = plan_fn(self, call)
         except Unsupported as err:
-            if self.backend in ("kernel", "torch"):
+            if self.backend in ("kernel", "triton", "torch"):
                 raise ValueError(f"backend={self.backend!r} cannot fuse this step: {err}") from None
             return scan(functools.partial(self.step, params=params), state, xs, num_steps=num_steps)
         plan = _op.entry(key).plan
@@ -239,6 +251,10 @@ class Fused:
             reason = _op.kernel_reason(plan, _tensors(call))
             if reason is not None:
                 raise ValueError(f"backend='kernel' is not available here: {reason}")
+        elif self.backend == "triton":
+            reason = _op.triton_reason(_op.entry(key), _tensors(call))
+            if reason is not None:
+                raise ValueError(f"backend='triton' is not available here: {reason}")
         shape, length = call.shape, call.length
         xs_flat = [t.expand(shape if call.static else (length, *shape)) for t in call.x_leaves]
         s_flat = [t.expand(shape) for t in call.s_leaves]
@@ -274,7 +290,7 @@ def fuse(step: Callable[..., Any], *, backend: Backend = "auto") -> Fused:
     Args:
         step: ``step(state, x, params) -> (y, state)``, ``params`` passed by keyword; pointwise
             over the neurons. ``state``/``x``/``params``/``y`` may be pytrees (NamedTuples).
-        backend: ``"auto"``, ``"kernel"``, ``"torch"`` or ``"scan"``.
+        backend: ``"auto"``, ``"kernel"``, ``"triton"``, ``"torch"`` or ``"scan"``.
     Returns:
         A :class:`Fused` callable: ``(state, xs [T, *E], params) -> (ys [T, *E], state)``.
 

@@ -9,7 +9,8 @@ Each is a thin name over :func:`snnfunc.fused.fuse.fuse` of the model's own step
 (spikes and final state bit for bit, gradients to rounding). The kernels are generated from the
 traced step (:mod:`snnfunc.fused.fuse`), so no model's math is written here. Inputs are checked
 once, here, with the model's own errors. ``backend`` is ``"auto"``, ``"kernel"`` (the generated
-C kernel), ``"torch"`` (the graph executor) or ``"scan"``; see :mod:`snnfunc.fused.fuse`.
+C kernel), ``"triton"`` (the generated Triton kernels), ``"torch"`` (the graph executor) or
+``"scan"``; see :mod:`snnfunc.fused.fuse`.
 
 :data:`FUSED` holds the fused scan of every registered model whose step is pointwise (all params
 per neuron: no ``"matrix"`` field), by model name.
@@ -125,7 +126,7 @@ def lif_scan(
         num_steps: static input: feed ``xs`` (no time dim) at each of ``num_steps`` steps; its
             gradient is the sum over steps, and it is read, not copied, ``num_steps`` times.
         spike_fn, reset, reset_delay, detach_reset: as :func:`snnfunc.lif_step`.
-        backend: ``"auto"``, ``"kernel"``, ``"torch"`` or ``"scan"``
+        backend: ``"auto"``, ``"kernel"``, ``"triton"``, ``"torch"`` or ``"scan"``
             (:mod:`snnfunc.fused.fuse`); a backend that cannot run these inputs raises
             ``ValueError``.
     Returns:
