@@ -26,13 +26,16 @@ from torch import fx
 
 from snnfunc.fused._trace import FACTORIES, Unsupported
 
-__all__ = ["Dialect", "Walk", "COMPARE", "IDENTITY", "REDUCED", "state_only"]
+__all__ = ["Dialect", "Walk", "COMPARE", "IDENTITY", "REDUCED", "ROUNDS_SCALAR", "state_only"]
 
 _aten = torch.ops.aten
 COMPARE = frozenset({_aten.gt, _aten.ge, _aten.lt, _aten.le, _aten.eq, _aten.ne})
 IDENTITY = frozenset({_aten.detach, _aten.alias, _aten.clone, _aten.lift_fresh_copy, _aten.expand})
 REDUCED = frozenset({torch.float16, torch.bfloat16})
 """Storage dtypes computed in float32 and rounded back after every node, as torch does."""
+ROUNDS_SCALAR = frozenset({_aten.add, _aten.sub, _aten.rsub, *COMPARE})
+"""Ops whose Python-scalar operand torch rounds to a float16/bfloat16 tensor's dtype first
+(measured on CPU: ``x + 1.6448`` adds 1.645, ``x * 1.6448`` multiplies by the float32 value)."""
 
 
 class Dialect(Protocol):
@@ -113,26 +116,31 @@ class Walk:
         self.consts.append(float(value))
         return self.d.const(len(self.consts) - 1, ctype)
 
-    def operand(self, arg: Any, ctype: str) -> str:
+    def operand(self, arg: Any, ctype: str, scalar_dtype: torch.dtype | None = None) -> str:
+        """A node's value or a number, as ``ctype``; a number rounded to ``scalar_dtype`` first
+        where torch rounds it (:data:`ROUNDS_SCALAR`)."""
         if isinstance(arg, fx.Node):
             name = self.names[arg]
             return name if self.type_of(arg) == ctype else self.d.cast(name, ctype)
         if isinstance(arg, (bool, int, float)):
-            return self.const(arg, ctype)
+            value = self.const(arg, ctype)
+            return self.d.round(value, scalar_dtype) if scalar_dtype is not None else value
         raise Unsupported(f"an operand {arg!r} of type {type(arg).__name__}")
+
+    def promoted(self, node: fx.Node) -> torch.dtype:
+        """The dtype torch promotes a node's operands to (Python scalars do not promote)."""
+        vals = [a.meta["val"] for a in node.args if isinstance(a, fx.Node)]
+        scalars = [a for a in node.args if isinstance(a, (bool, int, float))]
+        if len(vals) >= 2:
+            return torch.promote_types(vals[0].dtype, vals[1].dtype)
+        return torch.result_type(*vals, *scalars)
 
     def compute_type(self, node: fx.Node) -> str:
         """The type torch computes a node in: its operands' promoted dtype (scalars do not
         promote), else the result's."""
         packet = node.target.overloadpacket  # type: ignore[union-attr]
         if packet in COMPARE:
-            vals = [a.meta["val"] for a in node.args if isinstance(a, fx.Node)]
-            scalars = [a for a in node.args if not isinstance(a, fx.Node)]
-            return self.d.ctype(
-                torch.result_type(*vals, *scalars)
-                if len(vals) < 2
-                else torch.promote_types(vals[0].dtype, vals[1].dtype)
-            )
+            return self.d.ctype(self.promoted(node))
         if packet in (_aten.logical_and, _aten.logical_or):
             return self.d.ctype(torch.bool)
         return self.type_of(node)
@@ -177,7 +185,9 @@ class Walk:
         if len(args) == 1 or packet in (_aten.relu, _aten.sign, _aten.sgn):
             expr = d.unary(packet, self.operand(args[0], t), t)
         else:
-            expr = d.binary(packet, self.operand(args[0], t), self.operand(args[1], t), t)
+            rounds = self.promoted(node) if packet in ROUNDS_SCALAR else None
+            a, b = (self.operand(arg, t, rounds) for arg in args[:2])
+            expr = d.binary(packet, a, b, t)
         if expr is None:  # pragma: no cover - _trace.POINTWISE and the dialects move together
             raise Unsupported(f"no form for {node.target}")
         return expr

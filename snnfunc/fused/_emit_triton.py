@@ -19,7 +19,9 @@ on the same graph of arithmetic, comparisons and selects; float32 and float64 ar
 their own type. Division and ``sqrt`` are the correctly rounded ones (float32's ``/`` and
 ``tl.sqrt`` are approximate on the GPU: ``div.full.f32``, ``sqrt.approx``); ``exp``, ``log``,
 ``tanh`` and friends are Triton's and may differ from torch's in the last bits.
-Multiply-adds must not be contracted where bit equality is claimed: kernels are launched with
+The kernels call only Triton builtins (``tl.full``, not the ``@jit`` library function
+``tl.zeros``), so that one process can run them compiled and interpreted. Multiply-adds must not
+be contracted where bit equality is claimed: kernels are launched with
 ``enable_fp_fusion=False`` (:mod:`snnfunc.fused._triton`).
 """
 
@@ -348,8 +350,8 @@ def backward_source(
     for j, mask in enumerate(masks):
         if not any(y_mask) and not any(mask):  # nothing reaches these steps: gx = 0
             zero = [f"gs{i} = gs{i}" for i in range(ns)]
-            zero += [f"dx{i} = tl.zeros([BLOCK], {xc[i]})" for i in range(nx)]
-            zero += [f"dp{i} = tl.zeros([BLOCK], {pc[i]})" for i in range(npar)]
+            zero += [f"dx{i} = tl.full([BLOCK], 0, {xc[i]})" for i in range(nx)]
+            zero += [f"dp{i} = tl.full([BLOCK], 0, {pc[i]})" for i in range(npar)]
             variants.append(_indent(zero, pad))
             continue
         gs_in = [f"gs{i}" for i in range(ns) if mask[i]]
@@ -412,11 +414,11 @@ def backward_source(
         *(
             f"gs{i} = tl.load(gt{i} + offs, mask=m, other=0).to({sc[i]})"
             if i in present
-            else f"gs{i} = tl.zeros([BLOCK], {sc[i]})"
+            else f"gs{i} = tl.full([BLOCK], 0, {sc[i]})"
             for i in range(ns)
         ),
-        *(f"ga{i} = tl.zeros([BLOCK], {pc[i]})" for i in range(npar)),
-        *(f"gxa{i} = tl.zeros([BLOCK], {xc[i]})" for i in range(nx)),
+        *(f"ga{i} = tl.full([BLOCK], 0, {pc[i]})" for i in range(npar)),
+        *(f"gxa{i} = tl.full([BLOCK], 0, {xc[i]})" for i in range(nx)),
         *(f"xp{i} = x{i} + offs + {last} * x_step" for i in range(nx)),
         *(f"gyp{j} = gy{j} + offs + {last} * E" for j in range(len(gy_idx))),
         *(f"gxp{i} = gx{i} + offs + {last} * x_step" for i in range(nx)),
