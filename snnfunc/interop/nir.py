@@ -106,7 +106,13 @@ def _recurrent_models() -> dict[str, NeuronModel[Any, Any]]:
 
 
 _RECURRENT = _recurrent_models()
-_RECURRENT_STEPS: dict[Any, str] = {model.step: base for base, model in _RECURRENT.items()}
+
+
+def _recurrent_steps() -> dict[Any, str]:
+    """``{recurrent model's step: base name}`` (read from :data:`_RECURRENT` on each call)."""
+    return {model.step: base for base, model in _RECURRENT.items()}
+
+
 _NEURON_STEPS: dict[Any, str] = {
     **{model.step: name for name, model in _NIR_MODELS.items()},
     li_step: "li",
@@ -114,7 +120,6 @@ _NEURON_STEPS: dict[Any, str] = {
 }
 _INITS: dict[str, Callable[..., Any]] = {
     **{name: model.init for name, model in _NIR_MODELS.items()},
-    **{model.name: model.init for model in _RECURRENT.values()},
     "li": MODELS["lif"].init,
     "cuba_li": MODELS["synaptic"].init,
 }
@@ -136,10 +141,7 @@ def input_gain(x: Tensor, *, gain: Tensor, bias: Tensor | None = None) -> Tensor
     return y if bias is None else y + bias
 
 
-_STEPS: dict[str, Callable[..., Any]] = {
-    **{v: k for k, v in _NEURON_STEPS.items()},
-    **{model.name: model.step for model in _RECURRENT.values()},
-}
+_STEPS: dict[str, Callable[..., Any]] = {v: k for k, v in _NEURON_STEPS.items()}
 
 
 def _threshold(x: Tensor, *, threshold: Tensor, spike_fn: SpikeFn) -> Tensor:
@@ -387,11 +389,11 @@ def to_nir(
             continue
         name = str(count)
         if stateful:
-            base = _RECURRENT_STEPS.get(fn)
+            base = _recurrent_steps().get(fn)
             kind = _NEURON_STEPS.get(fn) if base is None else base
             if kind is None:
                 steps = ", ".join(
-                    f.__name__ for f in (*_NEURON_STEPS, *_RECURRENT_STEPS) if hasattr(f, "__name__")
+                    f.__name__ for f in (*_NEURON_STEPS, *_recurrent_steps()) if hasattr(f, "__name__")
                 )
                 raise TypeError(
                     f"layers[{index}]: only {steps} export to NIR, "
@@ -469,7 +471,7 @@ def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
         if isinstance(spec, MaxPool2d):
             raise ValueError(f"layers[{k}] ({spec}) uses max pooling, which NIR cannot express")
     exportable = tuple(
-        k for k in MODELS if MODELS[k].step in _NEURON_STEPS or MODELS[k].step in _RECURRENT_STEPS
+        k for k in MODELS if MODELS[k].step in _NEURON_STEPS or MODELS[k].step in _recurrent_steps()
     )
     for spec, _ in network.neurons:
         if spec.model.name not in exportable:
@@ -504,8 +506,9 @@ class NIRNetwork:
     ) -> tuple[Any, ...]:
         """Resting states, one per neuron layer: ``[batch_size, *shape]`` (or ``shape``)."""
         lead = () if batch_size is None else (batch_size,)
+        inits = {**_INITS, **{model.name: model.init for model in _RECURRENT.values()}}
         return tuple(
-            _INITS[kind]((*lead, *shape), dtype=dtype, device=device)
+            inits[kind]((*lead, *shape), dtype=dtype, device=device)
             for kind, shape in zip(self.state_kinds, self.state_shapes, strict=True)
         )
 
@@ -607,6 +610,9 @@ def _neuron_parts(
             params = SynapticParams(t(alpha), t(beta), threshold)
         else:
             params = CubaLIParams(t(alpha), t(beta))
+    # A gain within a few float64 ulps of 1 is 1 (what to_nir writes: r = 1/(1-beta)).
+    if bool(((gain - 1).abs() <= 8 * torch.finfo(torch.float64).eps).all()):
+        gain = torch.ones_like(gain)
     return kind, params, gain, bias, options
 
 
@@ -620,8 +626,8 @@ def _recurrent_params(
     w_name: str,
     shape: tuple[int, ...],
     t: Callable[[Any], Tensor],
-) -> tuple[str, Any, Tensor]:
-    """The recurrent model's ``(kind, params, bias)`` for a neuron node with recurrent weight
+) -> tuple[NeuronModel[Any, Any], Any, Tensor]:
+    """The recurrent model's ``(model, params, bias)`` for a neuron node with recurrent weight
     node ``w_node``. NIR sums the fed-back ``W z`` into the neuron's input, which the node scales
     by its gain like any input; snnfunc's recurrent models add ``W z`` unscaled, so the import's
     weight is ``diag(gain) W`` and an Affine's bias joins the input bias as ``gain * b``."""
@@ -649,7 +655,7 @@ def _recurrent_params(
     if isinstance(w_node, nir.Affine) and w_node.bias is not None:
         bias = bias + g * torch.as_tensor(np.asarray(w_node.bias, dtype=np.float64))
     values = {**params._asdict(), "weight": t(w_eff)}
-    return model.name, model.params_type(**values), bias
+    return model, model.params_type(**values), bias
 
 
 def _stateless_fn(where: str, node: Any, t: Callable[[Any], Tensor], spike_fn: SpikeFn) -> Any:
@@ -738,19 +744,20 @@ def _build(
                 f"to its input's shape {shape}"
             )
         kind, params, gain, bias, firing = _neuron_parts(where, node, t=t, **options)
+        step = _STEPS[kind]
         w_name = structure.recurrent.get(name)
         if w_name is not None:
             w_node = structure.nodes[w_name]
-            kind, params, bias = _recurrent_params(
+            model, params, bias = _recurrent_params(
                 where, kind, params, gain, bias, w_node, w_name, shape, t
             )
-        # A gain within a few float64 ulps of 1 is 1 (what to_nir writes: r = 1/(1-beta)).
-        unit_gain = bool(((gain - 1).abs() <= 8 * torch.finfo(torch.float64).eps).all())
+            kind, step = model.name, model.step
+        unit_gain = bool((gain == 1).all())
         has_bias = bool((bias != 0).any())
         if has_bias or not unit_gain:
             bias_t = t(bias) if has_bias else None
             layers.append(stateless(partial(input_gain, gain=t(gain), bias=bias_t)))
-        layers.append(neuron(_STEPS[kind], params, **firing))
+        layers.append(neuron(step, params, **firing))
         kinds.append(kind)
         shapes.append(shape)
     if not layers:

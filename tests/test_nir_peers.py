@@ -1,0 +1,313 @@
+"""NIR graphs written by the peers (Norse, snnTorch, SpikingJelly) and recurrent NIR graphs.
+
+Each peer's own export is imported with :func:`from_nir` and run on a fixed input against the
+peer's own forward, spike for spike; recurrent layers (``rlif``) round trip through
+``nir.write``/``nir.read`` and through snnTorch's RLeaky export and import; every graph that has
+no snnfunc form is refused naming what was found.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from _ci import import_peer
+from hypothesis import given, settings
+from torch import Tensor
+
+import snnfunc as sf
+from snnfunc.network import Linear, Network, Neuron
+from snnfunc.neurons import MODELS, NeuronModel, RLIFParams
+from snnfunc.neurons._model import Field
+from snnfunc.neurons.synaptic import SynapticParams, SynapticState, synaptic_core
+from snnfunc.reset import Firing
+
+nir = pytest.importorskip("nir")
+
+import snnfunc.interop.nir as snir  # noqa: E402
+from snnfunc.interop.nir import NIRNetwork, from_nir, to_nir  # noqa: E402
+
+ZERO = Firing(reset="zero", reset_delay=False)
+nirtorch_deprecation = pytest.mark.filterwarnings(
+    "ignore:nirtorch.extract_nir_graph is being deprecated"
+)
+
+
+def _hidden(net: NIRNetwork, xs: Tensor) -> list[Tensor]:
+    """Every neuron layer's spikes ``[T, B, ...]`` of an imported network, in order."""
+    out = []
+    stateful = [k for k, layer in enumerate(net.layers) if layer.stateful]
+    states = net.init(xs.shape[1])
+    for j, k in enumerate(stateful):
+        spikes, _ = sf.scan(sf.sequential(*net.layers[: k + 1]), states[: j + 1], xs)
+        out.append(spikes)
+    return out
+
+
+def _read_back(graph: Any, tmp_path: Path) -> Any:
+    path = tmp_path / "graph.nir"
+    nir.write(path, graph)
+    return nir.read(path)
+
+
+# --- Norse ------------------------------------------------------------------------------------
+def _norse_run(model: Any, xs: Tensor) -> Tensor:
+    out, state = [], None
+    with torch.no_grad():
+        for x in xs:
+            z, state = model(x, state)
+            out.append(z)
+    return torch.stack(out)
+
+
+@nirtorch_deprecation
+def test_norse_lifbox_export_imports_and_matches_spike_for_spike() -> None:
+    """Norse 1.1 writes scalar LIF params, an empty LIF input_type and an Input type with the
+    traced sample's batch dim ``[1, 10]``; its ``tau = dt / tau_mem_inv = 1e-5`` (for
+    ``dt = 1e-3``) needs ``dt = 1e-6`` to give Norse's decay ``1 - dt tau_mem_inv = 0.9``.
+    (``nir.write`` cannot write this graph: h5py refuses its scalar parameters.)"""
+    norse = import_peer("norse.torch")
+    torch.manual_seed(0)
+    model = norse.SequentialState(torch.nn.Linear(10, 64, bias=False), norse.LIFBoxCell())
+    graph = norse.to_nir(model, torch.randn(1, 10))
+    assert tuple(graph.nodes["input"].input_type["input"]) == (1, 10)  # what makes this a test
+    assert np.shape(graph.nodes["1"].tau) == ()
+    net = from_nir(graph, dt=1e-6)
+    assert net.input_shape == (10,) and net.state_shapes == ((64,),)
+    xs = torch.rand(100, 8, 10, generator=torch.Generator().manual_seed(0)) * 3
+    got, _ = sf.scan(net.step, net.init(8), xs)
+    want = _norse_run(model, xs)
+    assert 100 < want.sum() < want.numel() / 2
+    assert torch.equal(got, want)
+
+
+@nirtorch_deprecation
+def test_norse_lifcell_export_differs_by_its_w_in() -> None:
+    """Norse's ``LIFCell`` adds its whole input to the current (``i + x``), but writes
+    ``CubaLIF(w_in=1)``, which by NIR's equation ``tau_syn dI/dt = -I + w_in S`` scales the input
+    by ``dt / tau_syn`` per step. Read by the equation it fires less than Norse; with
+    ``w_in = tau_syn / dt`` it is Norse's network, spike for spike (docs/nir.md)."""
+    norse = import_peer("norse.torch")
+    torch.manual_seed(0)
+    model = norse.SequentialState(torch.nn.Linear(10, 16, bias=False), norse.LIFCell())
+    with torch.no_grad():
+        model[0].weight.mul_(4)
+    graph = norse.to_nir(model, torch.randn(1, 10))
+    xs = torch.rand(100, 4, 10, generator=torch.Generator().manual_seed(1)) * 4
+    want = _norse_run(model, xs)
+    as_written = from_nir(graph, dt=1e-6)
+    assert sf.scan(as_written.step, as_written.init(4), xs)[0].sum() < want.sum()
+    node = graph.nodes["1"]
+    node.w_in = np.asarray(node.tau_syn, dtype=np.float64) / 1e-6
+    net = from_nir(graph, dt=1e-6)
+    got, _ = sf.scan(net.step, net.init(4), xs)
+    assert 0 < want.sum() < want.numel()
+    assert torch.equal(got, want)
+
+
+# --- snnTorch ---------------------------------------------------------------------------------
+def _snntorch_run(module: torch.nn.Module, xs: Tensor) -> Tensor:
+    with torch.no_grad():
+        return torch.stack([module(x) for x in xs])
+
+
+@nirtorch_deprecation
+def test_snntorch_feed_forward_export_imports_spike_for_spike(tmp_path: Path) -> None:
+    """snnTorch 1.0 writes every Leaky/Synaptic as NIR's hard reset whatever its
+    ``reset_mechanism``, so only ``reset_mechanism="zero", reset_delay=False`` neurons are the
+    network the graph describes. Its own type check (``infer_types``) fails unless the sample has
+    no batch dim (or ``ignore_dims=[0]``) and every neuron parameter is one value per neuron
+    (scalar ``beta``/``threshold`` give a LIF of type ``[]``)."""
+    snn = import_peer("snntorch")
+    export = import_peer("snntorch.export_nir")
+    torch.manual_seed(0)
+    opts: dict[str, Any] = dict(reset_mechanism="zero", reset_delay=False, init_hidden=True)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(10, 20),
+        snn.Leaky(beta=torch.rand(20) * 0.9, threshold=torch.full((20,), 0.8), **opts),
+        torch.nn.Linear(20, 6),
+        snn.Synaptic(
+            alpha=torch.full((6,), 0.6),
+            beta=torch.rand(6) * 0.9,
+            threshold=torch.ones(6),
+            **opts,
+        ),
+    )
+    graph = export.export_to_nir(module, torch.randn(1, 10), ignore_dims=[0])
+    net = from_nir(_read_back(graph, tmp_path), dt=1e-4)
+    assert net.state_kinds == ("lif", "synaptic")
+    xs = torch.rand(60, 4, 10, generator=torch.Generator().manual_seed(2)) * 2
+    lif: list[Tensor] = []
+    module[1].register_forward_hook(lambda _m, _x, z: lif.append(z))
+    want = _snntorch_run(module, xs)
+    hidden = _hidden(net, xs)
+    assert 0 < want.sum() < want.numel() and 0 < torch.stack(lif).sum()
+    assert torch.equal(hidden[0], torch.stack(lif))
+    assert torch.equal(hidden[1], want)
+
+
+def _rleaky_net(snn: Any, all_to_all: bool) -> torch.nn.Module:
+    torch.manual_seed(3)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 6)
+            opts: dict[str, Any] = dict(
+                reset_mechanism="zero", reset_delay=False, init_hidden=True
+            )
+            if all_to_all:
+                self.rec = snn.RLeaky(beta=0.9, linear_features=6, **opts)
+                with torch.no_grad():
+                    self.rec.recurrent.weight.mul_(3)
+            else:
+                self.rec = snn.RLeaky(beta=0.9, all_to_all=False, V=torch.randn(6), **opts)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.rec(self.fc(x))  # type: ignore[no-any-return]
+
+    return Net()
+
+
+@nirtorch_deprecation
+@pytest.mark.parametrize("all_to_all", [True, False])
+def test_snntorch_rleaky_export_imports_as_rlif(all_to_all: bool, tmp_path: Path) -> None:
+    """RLeaky exports as ``LIF`` plus a recurrent ``Affine`` (all to all; its bias joins the
+    input) or ``Linear(diag(V))`` in a cycle: imported as ``rlif``, spike for spike, and exported
+    again and re-imported to the same spikes."""
+    snn = import_peer("snntorch")
+    export = import_peer("snntorch.export_nir")
+    module = _rleaky_net(snn, all_to_all)
+    graph = export.export_to_nir(module, torch.randn(1, 4), ignore_dims=[0])
+    assert ("rec.lif", "rec.w_rec") in graph.edges and ("rec.w_rec", "rec.lif") in graph.edges
+    net = from_nir(_read_back(graph, tmp_path), dt=1e-4)
+    assert net.state_kinds == ("rlif",)
+    xs = torch.rand(100, 3, 4, generator=torch.Generator().manual_seed(4)) * 1.5
+    got, _ = sf.scan(net.step, net.init(3), xs)
+    want = _snntorch_run(module, xs)
+    assert 0 < want.sum() < want.numel()
+    assert torch.equal(got, want)
+    again = from_nir(_read_back(to_nir(net.layers, (4,), dt=1e-4), tmp_path), dt=1e-4)
+    assert torch.equal(sf.scan(again.step, again.init(3), xs)[0], want)
+
+
+def _rlif_network(n: int = 6, seed: int = 0, scale: float = 0.8) -> tuple[Network, Any]:
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(n, n, generator=g) * scale
+    net = Network(
+        (4,),
+        (
+            Linear("fc", n),
+            Neuron("rec", MODELS["rlif"], RLIFParams(0.9, 1.0, weight), ZERO),
+        ),
+    )
+    return net, net.init_params(generator=g)
+
+
+def test_rlif_exports_as_lif_with_a_recurrent_linear(tmp_path: Path) -> None:
+    net, params = _rlif_network()
+    graph = to_nir(net.bind(params), (4,), dt=1e-4)
+    assert isinstance(graph.nodes["1"], nir.LIF)
+    assert isinstance(graph.nodes["1.w_rec"], nir.Linear)
+    assert set(graph.edges) == {
+        ("input", "0"),
+        ("0", "1"),
+        ("1", "output"),
+        ("1", "1.w_rec"),
+        ("1.w_rec", "1"),
+    }
+    spec = net.layers[1]
+    assert isinstance(spec, Neuron)
+    np.testing.assert_array_equal(graph.nodes["1.w_rec"].weight, spec.params.weight.double())
+    back = from_nir(_read_back(graph, tmp_path), dt=1e-4)
+    xs = torch.rand(80, 5, 4, generator=torch.Generator().manual_seed(5)) * 1.5
+    want = net.stepwise(params, xs).spikes
+    assert 0 < want.sum() < want.numel()
+    assert torch.equal(sf.scan(back.step, back.init(5), xs)[0], want)
+    assert torch.equal(back.layers[-1].fn.keywords["params"].weight, spec.params.weight)
+
+
+def test_rlif_export_runs_in_snntorchs_rleaky() -> None:
+    """snnTorch's importer turns the cycle into its RLeaky (``_replace_rnn_subgraph_with_nirgraph``
+    then ``_nir_to_snntorch_module``): spike for spike. Its ``import_from_nir`` itself is not used:
+    in snnTorch 1.0 it wires the layer's input into the recurrent weights (docs/nir.md)."""
+    snn_import = import_peer("snntorch.import_nir")
+    net, params = _rlif_network()
+    graph = to_nir(net.bind(params), (4,), dt=1e-4)
+    wrapped = snn_import._replace_rnn_subgraph_with_nirgraph(copy.deepcopy(graph))
+    succ = dict(wrapped.edges)
+    modules, name = [], "input"
+    while succ[name] != "output":
+        name = succ[name]
+        modules.append(snn_import._nir_to_snntorch_module(wrapped.nodes[name], init_hidden=True))
+    assert type(modules[-1]).__name__ == "RLeaky"
+    xs = torch.rand(100, 3, 4, generator=torch.Generator().manual_seed(6)) * 1.5
+    want = net.stepwise(params, xs).spikes
+    assert 0 < want.sum() < want.numel()
+    assert torch.equal(_snntorch_run(torch.nn.Sequential(*modules), xs), want)
+
+
+def test_nested_recurrent_subgraph_imports_like_the_flat_cycle() -> None:
+    """snnTorch's exporter builds RLeaky as a nested graph (Input -> lif <-> w_rec -> Output);
+    nirtorch 2.6 flattens it, older versions keep it: both import to the same network."""
+    net, params = _rlif_network()
+    flat = to_nir(net.bind(params), (4,), dt=1e-4)
+    lif, w_rec = flat.nodes["1"], flat.nodes["1.w_rec"]
+    sub = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([6])),
+            "lif": lif,
+            "w_rec": w_rec,
+            "output": nir.Output(output_type=np.array([6])),
+        },
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+    )
+    nested = nir.NIRGraph(
+        nodes={"input": flat.nodes["input"], "0": flat.nodes["0"], "rec": sub,
+               "output": flat.nodes["output"]},
+        edges=[("input", "0"), ("0", "rec"), ("rec", "output")],
+    )
+    a, b = from_nir(flat, dt=1e-4), from_nir(nested, dt=1e-4)
+    xs = torch.rand(50, 2, 4, generator=torch.Generator().manual_seed(7)) * 1.5
+    assert b.state_kinds == ("rlif",)
+    assert torch.equal(sf.scan(a.step, a.init(2), xs)[0], sf.scan(b.step, b.init(2), xs)[0])
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(1, 7),
+    beta=st.floats(0.0, 0.99),
+    threshold=st.floats(0.2, 2.0),
+    gain=st.floats(0.25, 3.0),
+    disc=st.sampled_from(["euler", "exp"]),
+    seed=st.integers(0, 2**16),
+)
+def test_rlif_round_trips_exactly_through_files(
+    n: int, beta: float, threshold: float, gain: float, disc: Any, seed: int
+) -> None:
+    """Any recurrent layer, after an input gain (NIR scales the fed-back spikes by the neuron's
+    gain like any input, so the exported weight is ``W / gain``), round trips through a file to
+    the same spikes."""
+    g = torch.Generator().manual_seed(seed)
+    f64 = torch.float64
+    params = RLIFParams(torch.tensor(beta, dtype=f64), threshold, torch.randn(n, n, generator=g, dtype=f64))
+    layers = [
+        partial(F.linear, weight=torch.randn(n, 3, generator=g, dtype=f64)),
+        partial(snir.input_gain, gain=torch.tensor(gain, dtype=f64)),
+        sf.neuron(MODELS["rlif"].step, params, reset="zero"),
+    ]
+    graph = to_nir(layers, (3,), dt=1e-3, discretization=disc)
+    with tempfile.TemporaryDirectory() as tmp:
+        net = from_nir(_read_back(graph, Path(tmp)), dt=1e-3, discretization=disc, dtype=f64)
+    xs = torch.rand(30, 2, 3, generator=g, dtype=f64) * 2
+    want, _ = sf.scan(sf.sequential(*layers), (MODELS["rlif"].init((2, n), dtype=f64),), xs)
+    got, _ = sf.scan(net.step, net.init(2, dtype=f64), xs)
+    assert torch.equal(got, want)
