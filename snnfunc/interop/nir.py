@@ -393,7 +393,9 @@ def to_nir(
             kind = _NEURON_STEPS.get(fn) if base is None else base
             if kind is None:
                 steps = ", ".join(
-                    f.__name__ for f in (*_NEURON_STEPS, *_recurrent_steps()) if hasattr(f, "__name__")
+                    f.__name__
+                    for f in (*_NEURON_STEPS, *_recurrent_steps())
+                    if hasattr(f, "__name__")
                 )
                 raise TypeError(
                     f"layers[{index}]: only {steps} export to NIR, "
@@ -402,14 +404,17 @@ def to_nir(
             params = kw["params"]
             if base is not None:  # the base's node, plus its recurrent weight node below
                 fields = _NIR_MODELS[base].params
-                kw = {**kw, "params": _NIR_MODELS[base].params_type(
-                    *(getattr(params, f) for f in fields)
-                )}
+                kw = {
+                    **kw,
+                    "params": _NIR_MODELS[base].params_type(*(getattr(params, f) for f in fields)),
+                }
+            # a recurrent layer's input bias goes into its recurrent Affine (snnTorch's form)
+            gain = pending_gain if base is None or pending_gain is None else (pending_gain[0], None)
             node = _neuron_node_at(
                 kind,
                 kw,
                 in_shape,
-                pending_gain,
+                gain,
                 dt=dt,
                 discretization=discretization,
                 lossy_reset=lossy_reset,
@@ -438,8 +443,9 @@ def _recurrent_node(
     gain: tuple[Tensor, Tensor | None] | None,
     index: int,
 ) -> Any:
-    """``Linear(W / g)``: NIR scales the fed-back input by the neuron's gain ``g`` like any
-    input, snnfunc's recurrent models add ``W z`` unscaled."""
+    """``Linear(W / g)``, or ``Affine(W / g, c / g)`` with an input bias ``c``: NIR scales
+    everything that reaches the neuron's input by its gain ``g``, the fed-back spikes too, while
+    snnfunc's recurrent models add ``W z`` unscaled."""
     nir = _nir()
     w = weight.detach().cpu().double().numpy()
     if len(shape) != 1 or w.shape != (shape[0], shape[0]):
@@ -448,12 +454,16 @@ def _recurrent_node(
             f"[N, N]; got the shape {shape} and the weight {tuple(w.shape)}"
         )
     g = _array(gain[0], shape) if gain is not None else np.ones(shape)
-    if np.any((g == 0) & np.any(w != 0, axis=1)):
+    c = _array(gain[1], shape) if gain is not None and gain[1] is not None else np.zeros(shape)
+    if np.any((g == 0) & (np.any(w != 0, axis=1) | (c != 0))):
         raise ValueError(
-            f"layers[{index}]: input_gain is 0 for a neuron with recurrent weights; NIR feeds "
-            "them back through the same gain, so they cannot be exported"
+            f"layers[{index}]: input_gain is 0 for a neuron with recurrent weights or an input "
+            "bias; NIR feeds them through the neuron's gain, so they cannot be exported"
         )
-    return nir.Linear(weight=w / np.where(g == 0, 1.0, g)[:, None])
+    safe = np.where(g == 0, 1.0, g)
+    if np.any(c != 0):
+        return nir.Affine(weight=w / safe[:, None], bias=c / safe)
+    return nir.Linear(weight=w / safe[:, None])
 
 
 def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
@@ -736,13 +746,15 @@ def _build(
                 raise _ShapeError(f"{where} cannot take an input of shape {shape}: {err}") from None
             layers.append(stateless(fn))
             continue
-        declared = [np.shape(getattr(node, f)) for f in _PARAM_FIELDS if hasattr(node, f)]
-        param_shape = np.broadcast_shapes(*declared)
-        if np.broadcast_shapes(param_shape, shape) != shape:
+        declared = {f: np.shape(getattr(node, f)) for f in _PARAM_FIELDS if hasattr(node, f)}
+        try:
+            if np.broadcast_shapes(*declared.values(), shape) != shape:
+                raise ValueError
+        except ValueError:
             raise _ShapeError(
-                f"{where}: its parameters have shape {param_shape}, which does not broadcast "
-                f"to its input's shape {shape}"
-            )
+                f"{where}: its parameters have shapes {declared}, which do not broadcast to its "
+                f"input's shape {shape}"
+            ) from None
         kind, params, gain, bias, firing = _neuron_parts(where, node, t=t, **options)
         step = _STEPS[kind]
         w_name = structure.recurrent.get(name)
