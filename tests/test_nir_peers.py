@@ -52,6 +52,14 @@ def _hidden(net: NIRNetwork, xs: Tensor) -> list[Tensor]:
     return out
 
 
+def _same_spikes(what: str, got: Tensor, want: Tensor) -> None:
+    """``got`` equals ``want`` spike for spike, and ``want`` has spikes and silences (else the
+    comparison says nothing). Prints the counts (``pytest -s``: the numbers docs/nir.md quotes)."""
+    print(f"{what}: snnfunc {int(got.sum())} spikes, peer/reference {int(want.sum())}")
+    assert 0 < want.sum() < want.numel(), f"{what}: {int(want.sum())} spikes in {want.numel()}"
+    assert torch.equal(got, want), f"{what}: {int((got != want).sum())} spikes differ"
+
+
 def _read_back(graph: Any, tmp_path: Path) -> Any:
     path = tmp_path / "graph.nir"
     nir.write(path, graph)
@@ -85,8 +93,7 @@ def test_norse_lifbox_export_imports_and_matches_spike_for_spike() -> None:
     xs = torch.rand(100, 8, 10, generator=torch.Generator().manual_seed(0)) * 3
     got, _ = sf.scan(net.step, net.init(8), xs)
     want = _norse_run(model, xs)
-    assert 100 < want.sum() < want.numel() / 2
-    assert torch.equal(got, want)
+    _same_spikes("Norse LIFBoxCell", got, want)
 
 
 @nirtorch_deprecation
@@ -109,8 +116,7 @@ def test_norse_lifcell_export_differs_by_its_w_in() -> None:
     node.w_in = np.asarray(node.tau_syn, dtype=np.float64) / 1e-6
     net = from_nir(graph, dt=1e-6)
     got, _ = sf.scan(net.step, net.init(4), xs)
-    assert 0 < want.sum() < want.numel()
-    assert torch.equal(got, want)
+    _same_spikes("Norse LIFCell (w_in corrected)", got, want)
 
 
 # --- snnTorch ---------------------------------------------------------------------------------
@@ -149,9 +155,8 @@ def test_snntorch_feed_forward_export_imports_spike_for_spike(tmp_path: Path) ->
     module[1].register_forward_hook(lambda _m, _x, z: lif.append(z))
     want = _snntorch_run(module, xs)
     hidden = _hidden(net, xs)
-    assert 0 < want.sum() < want.numel() and 0 < torch.stack(lif).sum()
-    assert torch.equal(hidden[0], torch.stack(lif))
-    assert torch.equal(hidden[1], want)
+    _same_spikes("snnTorch Leaky (hidden)", hidden[0], torch.stack(lif))
+    _same_spikes("snnTorch Synaptic (output)", hidden[1], want)
 
 
 def _rleaky_net(snn: Any, all_to_all: bool) -> torch.nn.Module:
@@ -191,8 +196,7 @@ def test_snntorch_rleaky_export_imports_as_rlif(all_to_all: bool, tmp_path: Path
     xs = torch.rand(100, 3, 4, generator=torch.Generator().manual_seed(4)) * 1.5
     got, _ = sf.scan(net.step, net.init(3), xs)
     want = _snntorch_run(module, xs)
-    assert 0 < want.sum() < want.numel()
-    assert torch.equal(got, want)
+    _same_spikes(f"snnTorch RLeaky (all_to_all={all_to_all})", got, want)
     again = from_nir(_read_back(to_nir(net.layers, (4,), dt=1e-4), tmp_path), dt=1e-4)
     assert torch.equal(sf.scan(again.step, again.init(3), xs)[0], want)
 
@@ -228,8 +232,7 @@ def test_rlif_exports_as_lif_with_a_recurrent_linear(tmp_path: Path) -> None:
     back = from_nir(_read_back(graph, tmp_path), dt=1e-4)
     xs = torch.rand(80, 5, 4, generator=torch.Generator().manual_seed(5)) * 1.5
     want = net.stepwise(params, xs).spikes
-    assert 0 < want.sum() < want.numel()
-    assert torch.equal(sf.scan(back.step, back.init(5), xs)[0], want)
+    _same_spikes("rlif -> nir.write/read -> rlif", sf.scan(back.step, back.init(5), xs)[0], want)
     assert torch.equal(back.layers[-1].fn.keywords["params"].weight, spec.params.weight)
 
 
@@ -249,8 +252,26 @@ def test_rlif_export_runs_in_snntorchs_rleaky() -> None:
     assert type(modules[-1]).__name__ == "RLeaky"
     xs = torch.rand(100, 3, 4, generator=torch.Generator().manual_seed(6)) * 1.5
     want = net.stepwise(params, xs).spikes
-    assert 0 < want.sum() < want.numel()
-    assert torch.equal(_snntorch_run(torch.nn.Sequential(*modules), xs), want)
+    _same_spikes("rlif -> snnTorch RLeaky", _snntorch_run(torch.nn.Sequential(*modules), xs), want)
+
+
+def test_rlif_export_runs_in_spikingjelly_through_nirtorchs_executor() -> None:
+    """SpikingJelly imports a cycle with nirtorch's graph executor, NIR's reference semantics
+    for recurrence: the weight node's output of the previous step (zero at the start) joins the
+    neuron's input. That is ``rlif``'s ``W z[t-1]``: spike for spike."""
+    sj = import_peer("spikingjelly.activation_based")
+    sj_nir = import_peer("spikingjelly.activation_based.nir_exchange")
+    net, params = _rlif_network()
+    module = sj_nir.import_from_nir(to_nir(net.bind(params), (4,), dt=1e-4), dt=1e-4)
+    sj.functional.reset_net(module)
+    xs = torch.rand(100, 3, 4, generator=torch.Generator().manual_seed(11)) * 1.5
+    got, state = [], None
+    with torch.no_grad():
+        for x in xs:
+            z, state = module(x) if state is None else module(x, state)
+            got.append(z)
+    want = net.stepwise(params, xs).spikes
+    _same_spikes("rlif -> SpikingJelly (nirtorch executor)", torch.stack(got), want)
 
 
 def test_nested_recurrent_subgraph_imports_like_the_flat_cycle() -> None:
@@ -341,14 +362,13 @@ def test_spikingjelly_export_imports_spike_for_spike(decay_input: bool, tmp_path
     spikes: list[list[Tensor]] = [[], [], []]
     for k, index in enumerate((1, 3, 5)):
         module[index].register_forward_hook(lambda _m, _x, z, k=k: spikes[k].append(z))
-    xs = torch.rand(100, 3, 10, generator=torch.Generator().manual_seed(8)) * 2
+    xs = torch.rand(100, 3, 10, generator=torch.Generator().manual_seed(8)) * 4
     sj.functional.reset_net(module)
     with torch.no_grad():
         for x in xs:
             module(x)
-    for got, want in zip(_hidden(net, xs), spikes, strict=True):
-        assert 0 < torch.stack(want).sum() < torch.stack(want).numel()
-        assert torch.equal(got, torch.stack(want))
+    for name, got, want in zip(("LIF", "CUBALIF", "IF"), _hidden(net, xs), spikes, strict=True):
+        _same_spikes(f"SpikingJelly {name}Node (decay_input={decay_input})", got, torch.stack(want))
 
 
 def test_export_runs_identically_in_spikingjelly() -> None:
@@ -375,8 +395,7 @@ def test_export_runs_identically_in_spikingjelly() -> None:
         for x in xs:
             z, state = module(x) if state is None else module(x, state)
             got.append(z)
-    assert 0 < want.sum() < want.numel()
-    assert torch.equal(torch.stack(got), want)
+    _same_spikes("snnfunc -> SpikingJelly import", torch.stack(got), want)
 
 
 # --- recurrent models: the table --------------------------------------------------------------
@@ -504,8 +523,7 @@ def test_snntorch_rsynaptic_imports_once_a_recurrent_synaptic_model_exists(
     xs = torch.rand(100, 3, 4, generator=torch.Generator().manual_seed(10)) * 1.5
     want, _ = sf.scan(sf.sequential(*reference), (model.init((3, 6)),), xs)
     got, _ = sf.scan(net.step, net.init(3), xs)
-    assert 0 < want.sum() < want.numel()
-    assert torch.equal(got, want)
+    _same_spikes("snnTorch RSynaptic export (stand-in rsynaptic)", got, want)
     again = to_nir(net.layers, (4,), dt=1e-4)
     assert isinstance(again.nodes["1"], nir.CubaLIF) and ("1.w_rec", "1") in again.edges
     back = from_nir(_read_back(again, tmp_path), dt=1e-4)
@@ -666,8 +684,7 @@ def test_neuron_shapes_come_from_the_graph_and_a_leading_1_is_a_batch_dim() -> N
     want, _ = sf.scan(
         sf.sequential(*reference), (sf.lif_init((4, 3, 4, 4)), sf.lif_init((4, 5))), xs
     )
-    assert 0 < want.sum() < want.numel()
-    assert torch.equal(spikes, want)
+    _same_spikes("nir-built conv graph, scalar params, batch dim", spikes, want)
 
 
 def test_a_leading_1_stays_unless_the_graph_says_it_is_a_batch_dim() -> None:

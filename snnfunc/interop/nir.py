@@ -24,7 +24,20 @@ snnfunc layer                            NIR node
                                          outputs the membrane)
 ``neuron(cuba_li_step, (a, b))``         ``CubaLI(tau_syn=tau(a), tau_mem=tau(b), r=1/(1-b),
                                          w_in=g/(1-a), v_leak=0)``
+``neuron(rlif_step, (b, t, W))``         ``LIF`` as for ``lif_step``, plus a node ``Linear(W/g)``
+                                         (``Affine(W/g, c/g)`` with a bias) in a cycle with it:
+                                         edges ``N -> W`` and ``W -> N`` (snnTorch's RLeaky form)
 =======================================  =========================================================
+
+**Recurrent layers.** A registered model named ``"r" + base`` whose params are the base's plus a
+``weight`` matrix and whose state is the base's plus ``z`` (the last step's spikes) is the base
+with ``W z`` added to its input (``rlif``; a recurrent synaptic model registered this way maps
+to ``CubaLIF`` with no other change). NIR sums the fed-back ``W z`` into the node's input, which
+the node scales by its gain ``g`` like any input: hence ``W/g`` on export, ``diag(g) W`` on
+import. A NIR edge has no delay, but a cycle cannot be evaluated within one step: NIR's reference
+executor (nirtorch) feeds back the weight node's output of the *previous* step (zero at the
+start), snnTorch's RLeaky adds ``W z[t-1]``, and so does ``rlif`` (its state ``z``): the three
+agree. Any other cycle (through several layers, a node feeding itself) is refused.
 
 Read backwards, this is the discretisation the importer uses: for ``LIF`` (and ``LI``),
 ``v' = b v + (1-b)(v_leak + r I)`` with ``b = decay_from_tau(tau, dt)``; for ``CubaLIF`` (and
@@ -38,7 +51,11 @@ NIR equivalent, so :func:`to_nir` refuses them unless ``lossy_reset=True``; then
 says "hard reset" to every other tool, and snnfunc's options are kept in
 ``node.metadata["snnfunc_reset"]`` / ``["snnfunc_reset_delay"]``, which :func:`from_nir` restores.
 On import, ``v_reset != 0`` and (for ``CubaLIF``) ``v_leak != 0`` have no snnfunc equivalent and
-raise ValueError. Graphs must be feed-forward chains (one edge in and one out per node).
+raise ValueError. Graphs import when they are a chain from the Input to the Output node, with
+recurrent weight nodes as above (nested graphs are inlined first); branches and merges are
+refused. Shapes are inferred: a neuron's state takes the shape reaching it (Norse writes scalar
+parameters), and a leading 1 in the Input's type that the first layer cannot take per example (or
+that the first node's own type leaves out) is read as a batch dim (Norse writes ``[1, 10]``).
 Imported layers are batch-first (``torch.flatten(start_dim=1)``, ``F.conv2d`` on ``[B, C, H, W]``):
 run them on batches, not per example under ``vmap``.
 """
@@ -345,7 +362,7 @@ def to_nir(
     discretization: Discretization = "euler",
     lossy_reset: bool = False,
 ) -> Any:
-    """Export a feed-forward network to a ``nir.NIRGraph`` (mapping in the module docstring).
+    """Export a network to a ``nir.NIRGraph`` (mapping in the module docstring).
 
     ``layers`` are what you pass to :func:`snnfunc.sequential`, built with ``functools.partial``
     and keyword arguments so they can be read: ``partial(F.linear, weight=W, bias=b)``,
@@ -361,7 +378,9 @@ def to_nir(
         lossy_reset: export subtract/no/delayed resets as NIR's hard reset instead of raising
             (the graph then means a different network to other tools; see the module docstring).
     Returns:
-        A ``nir.NIRGraph`` with nodes ``"input"``, ``"0"``, ``"1"``, ..., ``"output"`` in a chain.
+        A ``nir.NIRGraph`` with nodes ``"input"``, ``"0"``, ``"1"``, ..., ``"output"`` in a chain;
+        a recurrent layer ``"k"`` also has its weight node ``"k.w_rec"`` (edges ``k -> k.w_rec``
+        and ``k.w_rec -> k``).
     Raises:
         ValueError: a reset NIR cannot express, a decay outside [0, 1), or a bad layer option.
         TypeError: a layer that is not a readable ``partial`` of a supported function.
