@@ -631,6 +631,16 @@ def test_a_cycle_through_several_layers_is_refused_naming_it() -> None:
             r"recurrent weight node 'w' must be \[N, N\].*shape \(2,\) and the weight \(2, 3\)",
         ),
         (
+            {"sub": nir.NIRGraph(nodes=_io(2), edges=[("input", "output")], type_check=False)},
+            [("input", "sub"), ("sub", "output")],
+            r"nested graph 'sub' passes its input straight to its output",
+        ),
+        (
+            {"n": _lif(2)},
+            [("input", "n"), ("n", "output"), ("n", "ghost")],
+            r"edge \('n', 'ghost'\) names a node 'ghost' the graph does not have",
+        ),
+        (
             {"n": _lif(3)},
             [("input", "n"), ("n", "output")],
             r"parameters have shapes \{'tau': \(3,\).*do not broadcast to its input's shape \(2,\)",

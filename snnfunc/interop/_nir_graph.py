@@ -11,10 +11,10 @@ naming the nodes. This module knows the graph's shape only, not what the nodes c
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-_NEURON_NODES = ("LIF", "CubaLIF", "IF", "LI", "CubaLI")
 _WEIGHT_NODES = ("Linear", "Affine")
 
 
@@ -63,6 +63,11 @@ def inline(graph: Any, nir: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]
             raise ValueError(
                 f"nested graph {name!r} must have one Input and one Output node, got inputs "
                 f"{ins} and outputs {outs}"
+            )
+        if (ins[0], outs[0]) in inner_edges:
+            raise ValueError(
+                f"nested graph {name!r} passes its input straight to its output (an edge "
+                f"{ins[0]!r} -> {outs[0]!r}); snnfunc imports nested graphs of layers only"
             )
         entries[name] = [f"{name}.{b}" for a, b in inner_edges if a == ins[0]]
         exits[name] = [f"{name}.{a}" for a, b in inner_edges if b == outs[0]]
@@ -118,9 +123,9 @@ _SUPPORTED = (
 )
 
 
-def chain(graph: Any, nir: Any) -> Chain:
+def chain(graph: Any, nir: Any, neurons: Collection[str]) -> Chain:
     """Read ``graph`` as a :class:`Chain`, or raise ValueError saying what was found and what
-    imports."""
+    imports. ``neurons``: the names of the node types that may have a recurrent weight node."""
     nodes, edges = inline(graph, nir)
     for a, b in edges:
         if a == b:
@@ -141,7 +146,7 @@ def chain(graph: Any, nir: Any) -> Chain:
         if _kind(node) not in _WEIGHT_NODES or len(pred[name]) != 1 or pred[name] != succ[name]:
             continue
         owner = pred[name][0]
-        if _kind(nodes[owner]) not in _NEURON_NODES:
+        if _kind(nodes[owner]) not in neurons:
             raise ValueError(
                 f"node {name!r} ({_kind(node)}) feeds {owner!r} ({_kind(nodes[owner])}) back "
                 f"into itself; only a neuron node's own output can be fed back: {_SUPPORTED}"

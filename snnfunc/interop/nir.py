@@ -566,7 +566,11 @@ class _ShapeError(ValueError):
     """A node cannot take the shape reaching it (tried per reading of the Input's type)."""
 
 
-_NODE_KINDS = {"LI": "li", "CubaLI": "cuba_li", **{m.nir: n for n, m in _NIR_MODELS.items()}}
+_NODE_KINDS: dict[str, str] = {
+    "LI": "li",
+    "CubaLI": "cuba_li",
+    **{m.nir: n for n, m in _NIR_MODELS.items() if m.nir is not None},
+}
 _PARAM_FIELDS = ("tau", "tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold", "v_reset")
 
 
@@ -849,7 +853,7 @@ def from_nir(
     _check_dt(dt)
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"graph must be a nir.NIRGraph, got {type(graph).__name__}")
-    structure = _nir_graph.chain(graph, nir)
+    structure = _nir_graph.chain(graph, nir, neurons=set(_NODE_KINDS))
     options: dict[str, Any] = dict(
         dt=dt,
         discretization=discretization,
