@@ -12,6 +12,7 @@ import copy
 import tempfile
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import hypothesis.strategies as st
@@ -197,8 +198,16 @@ def test_snntorch_rleaky_export_imports_as_rlif(all_to_all: bool, tmp_path: Path
     got, _ = sf.scan(net.step, net.init(3), xs)
     want = _snntorch_run(module, xs)
     _same_spikes(f"snnTorch RLeaky (all_to_all={all_to_all})", got, want)
-    again = from_nir(_read_back(to_nir(net.layers, (4,), dt=1e-4), tmp_path), dt=1e-4)
+    graph_again = to_nir(net.layers, (4,), dt=1e-4)
+    again = from_nir(_read_back(graph_again, tmp_path), dt=1e-4)
     assert torch.equal(sf.scan(again.step, again.init(3), xs)[0], want)
+    # and back into snnTorch: the recurrent bias is written into the recurrent Affine, as
+    # snnTorch writes it, so its RLeaky converter (which needs v_leak = 0) reads it
+    _same_spikes(
+        f"snnTorch RLeaky -> snnfunc -> snnTorch (all_to_all={all_to_all})",
+        _snntorch_run(_snntorch_rnn_import(graph_again), xs),
+        want,
+    )
 
 
 def _rlif_network(n: int = 6, seed: int = 0, scale: float = 0.8) -> tuple[Network, Any]:
@@ -240,19 +249,28 @@ def test_rlif_export_runs_in_snntorchs_rleaky() -> None:
     """snnTorch's importer turns the cycle into its RLeaky (``_replace_rnn_subgraph_with_nirgraph``
     then ``_nir_to_snntorch_module``): spike for spike. Its ``import_from_nir`` itself is not used:
     in snnTorch 1.0 it wires the layer's input into the recurrent weights (docs/nir.md)."""
-    snn_import = import_peer("snntorch.import_nir")
     net, params = _rlif_network()
-    graph = to_nir(net.bind(params), (4,), dt=1e-4)
+    # what snnfunc.app models export through: model_layers reads model.network and model.params
+    graph = to_nir(snir.model_layers(SimpleNamespace(network=net, params=params)), (4,), dt=1e-4)
+    module = _snntorch_rnn_import(graph)
+    assert type(module[-1]).__name__ == "RLeaky"
+    xs = torch.rand(100, 3, 4, generator=torch.Generator().manual_seed(6)) * 1.5
+    want = net.stepwise(params, xs).spikes
+    _same_spikes("rlif -> snnTorch RLeaky", _snntorch_run(module, xs), want)
+
+
+def _snntorch_rnn_import(graph: Any) -> torch.nn.Sequential:
+    """A chain graph with recurrent layers as snnTorch's own modules: its importer's cycle
+    wrapping and per-node converter, run in order (see test_rlif_export_runs_in_snntorchs_rleaky
+    for why not its ``import_from_nir``)."""
+    snn_import = import_peer("snntorch.import_nir")
     wrapped = snn_import._replace_rnn_subgraph_with_nirgraph(copy.deepcopy(graph))
     succ = dict(wrapped.edges)
     modules, name = [], "input"
     while succ[name] != "output":
         name = succ[name]
         modules.append(snn_import._nir_to_snntorch_module(wrapped.nodes[name], init_hidden=True))
-    assert type(modules[-1]).__name__ == "RLeaky"
-    xs = torch.rand(100, 3, 4, generator=torch.Generator().manual_seed(6)) * 1.5
-    want = net.stepwise(params, xs).spikes
-    _same_spikes("rlif -> snnTorch RLeaky", _snntorch_run(torch.nn.Sequential(*modules), xs), want)
+    return torch.nn.Sequential(*modules)
 
 
 def test_rlif_export_runs_in_spikingjelly_through_nirtorchs_executor() -> None:
