@@ -24,7 +24,20 @@ snnfunc layer                            NIR node
                                          outputs the membrane)
 ``neuron(cuba_li_step, (a, b))``         ``CubaLI(tau_syn=tau(a), tau_mem=tau(b), r=1/(1-b),
                                          w_in=g/(1-a), v_leak=0)``
+``neuron(rlif_step, (b, t, W))``         ``LIF`` as for ``lif_step``, plus a node ``Linear(W/g)``
+                                         (``Affine(W/g, c/g)`` with a bias) in a cycle with it:
+                                         edges ``N -> W`` and ``W -> N`` (snnTorch's RLeaky form)
 =======================================  =========================================================
+
+**Recurrent layers.** A registered model named ``"r" + base`` whose params are the base's plus a
+``weight`` matrix and whose state is the base's plus ``z`` (the last step's spikes) is the base
+with ``W z`` added to its input (``rlif``; a recurrent synaptic model registered this way maps
+to ``CubaLIF`` with no other change). NIR sums the fed-back ``W z`` into the node's input, which
+the node scales by its gain ``g`` like any input: hence ``W/g`` on export, ``diag(g) W`` on
+import. A NIR edge has no delay, but a cycle cannot be evaluated within one step: NIR's reference
+executor (nirtorch) feeds back the weight node's output of the *previous* step (zero at the
+start), snnTorch's RLeaky adds ``W z[t-1]``, and so does ``rlif`` (its state ``z``): the three
+agree. Any other cycle (through several layers, a node feeding itself) is refused.
 
 Read backwards, this is the discretisation the importer uses: for ``LIF`` (and ``LI``),
 ``v' = b v + (1-b)(v_leak + r I)`` with ``b = decay_from_tau(tau, dt)``; for ``CubaLIF`` (and
@@ -38,7 +51,11 @@ NIR equivalent, so :func:`to_nir` refuses them unless ``lossy_reset=True``; then
 says "hard reset" to every other tool, and snnfunc's options are kept in
 ``node.metadata["snnfunc_reset"]`` / ``["snnfunc_reset_delay"]``, which :func:`from_nir` restores.
 On import, ``v_reset != 0`` and (for ``CubaLIF``) ``v_leak != 0`` have no snnfunc equivalent and
-raise ValueError. Graphs must be feed-forward chains (one edge in and one out per node).
+raise ValueError. Graphs import when they are a chain from the Input to the Output node, with
+recurrent weight nodes as above (nested graphs are inlined first); branches and merges are
+refused. Shapes are inferred: a neuron's state takes the shape reaching it (Norse writes scalar
+parameters), and a leading 1 in the Input's type that the first layer cannot take per example (or
+that the first node's own type leaves out) is read as a batch dim (Norse writes ``[1, 10]``).
 Imported layers are batch-first (``torch.flatten(start_dim=1)``, ``F.conv2d`` on ``[B, C, H, W]``):
 run them on batches, not per example under ``vmap``.
 """
@@ -56,9 +73,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnfunc.compose import Layer, neuron, sequential, stateless
+from snnfunc.interop import _nir_graph
 from snnfunc.interop.params import Discretization, _check_dt, decay_from_tau, tau_from_decay
 from snnfunc.network import MaxPool2d, Network
-from snnfunc.neurons import MODELS, IFParams, LIFParams, SynapticParams
+from snnfunc.neurons import MODELS, IFParams, LIFParams, NeuronModel, SynapticParams
 from snnfunc.neurons.readout import CubaLIParams as CubaLIParams
 from snnfunc.neurons.readout import LIParams as LIParams
 from snnfunc.neurons.readout import cuba_li_step as cuba_li_step
@@ -83,6 +101,35 @@ __all__ = [
 # Which steps export to which node (the registry says which models have a NIR node), and how to
 # initialise their states; "li"/"cuba_li" are the readouts of snnfunc.neurons.readout.
 _NIR_MODELS = {name: model for name, model in MODELS.items() if model.nir is not None}
+
+
+def _recurrent_models() -> dict[str, NeuronModel[Any, Any]]:
+    """``{base name: recurrent model}``: a registered model ``"r" + base`` whose params are the
+    base's plus ``weight`` (a matrix) and whose state is the base's plus ``z`` (the last spikes)
+    exports as the base's NIR node plus a recurrent weight node, and imports from that."""
+    out: dict[str, NeuronModel[Any, Any]] = {}
+    for name, model in MODELS.items():
+        base = _NIR_MODELS.get(name[1:]) if name.startswith("r") else None
+        weight = model.params.get("weight")
+        if (
+            base is not None
+            and weight is not None
+            and weight.kind == "matrix"
+            and set(model.params) == {*base.params, "weight"}
+            and set(model.state) == {*base.state, "z"}
+        ):
+            out[base.name] = model
+    return out
+
+
+_RECURRENT = _recurrent_models()
+
+
+def _recurrent_steps() -> dict[Any, str]:
+    """``{recurrent model's step: base name}`` (read from :data:`_RECURRENT` on each call)."""
+    return {model.step: base for base, model in _RECURRENT.items()}
+
+
 _NEURON_STEPS: dict[Any, str] = {
     **{model.step: name for name, model in _NIR_MODELS.items()},
     li_step: "li",
@@ -315,7 +362,7 @@ def to_nir(
     discretization: Discretization = "euler",
     lossy_reset: bool = False,
 ) -> Any:
-    """Export a feed-forward network to a ``nir.NIRGraph`` (mapping in the module docstring).
+    """Export a network to a ``nir.NIRGraph`` (mapping in the module docstring).
 
     ``layers`` are what you pass to :func:`snnfunc.sequential`, built with ``functools.partial``
     and keyword arguments so they can be read: ``partial(F.linear, weight=W, bias=b)``,
@@ -331,7 +378,9 @@ def to_nir(
         lossy_reset: export subtract/no/delayed resets as NIR's hard reset instead of raising
             (the graph then means a different network to other tools; see the module docstring).
     Returns:
-        A ``nir.NIRGraph`` with nodes ``"input"``, ``"0"``, ``"1"``, ..., ``"output"`` in a chain.
+        A ``nir.NIRGraph`` with nodes ``"input"``, ``"0"``, ``"1"``, ..., ``"output"`` in a chain;
+        a recurrent layer ``"k"`` also has its weight node ``"k.w_rec"`` (edges ``k -> k.w_rec``
+        and ``k.w_rec -> k``).
     Raises:
         ValueError: a reset NIR cannot express, a decay outside [0, 1), or a bad layer option.
         TypeError: a layer that is not a readable ``partial`` of a supported function.
@@ -345,6 +394,8 @@ def to_nir(
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
     pending_gain: tuple[Tensor, Tensor | None] | None = None
     count = 0
+    chain = ["input"]
+    recurrent: list[tuple[str, str]] = []
     for index, layer in enumerate(layers):
         fn, kw, stateful = _unwrap(layer, index)
         in_shape = tuple(x.shape[1:])
@@ -355,34 +406,83 @@ def to_nir(
             gain, bias = kw["gain"], kw.get("bias")
             pending_gain = (torch.as_tensor(gain), None if bias is None else torch.as_tensor(bias))
             continue
+        name = str(count)
         if stateful:
-            kind = _NEURON_STEPS.get(fn)
+            base = _recurrent_steps().get(fn)
+            kind = _NEURON_STEPS.get(fn) if base is None else base
             if kind is None:
+                steps = ", ".join(
+                    f.__name__
+                    for f in (*_NEURON_STEPS, *_recurrent_steps())
+                    if hasattr(f, "__name__")
+                )
                 raise TypeError(
-                    f"layers[{index}]: only lif_step, synaptic_step, if_step, li_step and "
-                    "cuba_li_step export to NIR, "
+                    f"layers[{index}]: only {steps} export to NIR, "
                     f"got {getattr(fn, '__name__', fn)!r}"
                 )
+            params = kw["params"]
+            if base is not None:  # the base's node, plus its recurrent weight node below
+                fields = _NIR_MODELS[base].params
+                kw = {
+                    **kw,
+                    "params": _NIR_MODELS[base].params_type(*(getattr(params, f) for f in fields)),
+                }
+            # a recurrent layer's input bias goes into its recurrent Affine (snnTorch's form)
+            gain = pending_gain if base is None or pending_gain is None else (pending_gain[0], None)
             node = _neuron_node_at(
                 kind,
                 kw,
                 in_shape,
-                pending_gain,
+                gain,
                 dt=dt,
                 discretization=discretization,
                 lossy_reset=lossy_reset,
                 index=index,
             )
+            if base is not None:
+                weight_name = f"{name}.w_rec"
+                nodes[weight_name] = _recurrent_node(params.weight, in_shape, pending_gain, index)
+                recurrent += [(name, weight_name), (weight_name, name)]
             pending_gain = None
         else:
             node = _stateless_node(fn, kw, in_shape, index)
             x = fn(x, **{k: (v.double() if isinstance(v, Tensor) else v) for k, v in kw.items()})
-        nodes[str(count)] = node
+        nodes[name] = node
+        chain.append(name)
         count += 1
     nodes["output"] = nir.Output(output_type={"output": np.array(tuple(x.shape[1:]))})
-    names = list(nodes)
-    edges = list(zip(names[:-1], names[1:], strict=True))
+    chain.append("output")
+    edges = [*zip(chain[:-1], chain[1:], strict=True), *recurrent]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={})
+
+
+def _recurrent_node(
+    weight: Tensor,
+    shape: tuple[int, ...],
+    gain: tuple[Tensor, Tensor | None] | None,
+    index: int,
+) -> Any:
+    """``Linear(W / g)``, or ``Affine(W / g, c / g)`` with an input bias ``c``: NIR scales
+    everything that reaches the neuron's input by its gain ``g``, the fed-back spikes too, while
+    snnfunc's recurrent models add ``W z`` unscaled."""
+    nir = _nir()
+    w = weight.detach().cpu().double().numpy()
+    if len(shape) != 1 or w.shape != (shape[0], shape[0]):
+        raise ValueError(
+            f"layers[{index}]: a recurrent layer exports for a layer of shape [N] with weight "
+            f"[N, N]; got the shape {shape} and the weight {tuple(w.shape)}"
+        )
+    g = _array(gain[0], shape) if gain is not None else np.ones(shape)
+    c = _array(gain[1], shape) if gain is not None and gain[1] is not None else np.zeros(shape)
+    if np.any((g == 0) & (np.any(w != 0, axis=1) | (c != 0))):
+        raise ValueError(
+            f"layers[{index}]: input_gain is 0 for a neuron with recurrent weights or an input "
+            "bias; NIR feeds them through the neuron's gain, so they cannot be exported"
+        )
+    safe = np.where(g == 0, 1.0, g)
+    if np.any(c != 0):
+        return nir.Affine(weight=w / safe[:, None], bias=c / safe)
+    return nir.Linear(weight=w / safe[:, None])
 
 
 def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
@@ -399,7 +499,9 @@ def model_layers(model: Any) -> list[Layer | Callable[[Any], Any]]:
     for k, spec in enumerate(network.layers):
         if isinstance(spec, MaxPool2d):
             raise ValueError(f"layers[{k}] ({spec}) uses max pooling, which NIR cannot express")
-    exportable = tuple(k for k in MODELS if MODELS[k].step in _NEURON_STEPS)
+    exportable = tuple(
+        k for k in MODELS if MODELS[k].step in _NEURON_STEPS or MODELS[k].step in _recurrent_steps()
+    )
     for spec, _ in network.neurons:
         if spec.model.name not in exportable:
             raise ValueError(
@@ -433,8 +535,9 @@ class NIRNetwork:
     ) -> tuple[Any, ...]:
         """Resting states, one per neuron layer: ``[batch_size, *shape]`` (or ``shape``)."""
         lead = () if batch_size is None else (batch_size,)
+        inits = {**_INITS, **{model.name: model.init for model in _RECURRENT.values()}}
         return tuple(
-            _INITS[kind]((*lead, *shape), dtype=dtype, device=device)
+            inits[kind]((*lead, *shape), dtype=dtype, device=device)
             for kind, shape in zip(self.state_kinds, self.state_shapes, strict=True)
         )
 
@@ -459,33 +562,256 @@ def _decay(where: str, name: str, tau: Tensor, dt: float, discretization: Discre
     return beta
 
 
-def _chain(graph: Any) -> list[str]:
+class _ShapeError(ValueError):
+    """A node cannot take the shape reaching it (tried per reading of the Input's type)."""
+
+
+_NODE_KINDS: dict[str, str] = {
+    "LI": "li",
+    "CubaLI": "cuba_li",
+    **{m.nir: n for n, m in _NIR_MODELS.items() if m.nir is not None},
+}
+_PARAM_FIELDS = ("tau", "tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold", "v_reset")
+
+
+def _declared(types: Any) -> tuple[int, ...] | None:
+    """A node's one declared input/output type as a shape, None when undefined or empty."""
+    if not isinstance(types, dict) or len(types) != 1:
+        return None
+    value = next(iter(types.values()))
+    if value is None:
+        return None
+    shape = tuple(int(d) for d in np.asarray(value).reshape(-1))
+    return shape or None
+
+
+def _neuron_parts(
+    where: str,
+    node: Any,
+    *,
+    dt: float,
+    discretization: Discretization,
+    spike_fn: SpikeFn,
+    detach_reset: bool,
+    use_metadata: bool,
+    t: Callable[[Any], Tensor],
+) -> tuple[str, Any, Tensor, Tensor, dict[str, Any]]:
+    """``(kind, params, gain, bias, options)`` of a neuron node: the layers are
+    ``input_gain(gain, bias)`` (float64, of the params' shape) then ``neuron(step, params)``."""
     nir = _nir()
-    inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
-    if len(inputs) != 1:
-        raise ValueError(f"graph must have exactly one Input node, got {inputs}")
-    succ: dict[str, list[str]] = {k: [] for k in graph.nodes}
-    pred: dict[str, list[str]] = {k: [] for k in graph.nodes}
-    for a, b in graph.edges:
-        succ[a].append(b)
-        pred[b].append(a)
-    for name in graph.nodes:
-        if len(succ[name]) > 1 or len(pred[name]) > 1:
+
+    def d(a: Any) -> Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.float64))
+
+    spiking = not isinstance(node, (nir.LI, nir.CubaLI))
+    if spiking and np.any(np.asarray(node.v_reset) != 0):
+        raise ValueError(
+            f"{where}: v_reset must be 0 (snnfunc's hard reset is reset='zero'), "
+            f"got {np.asarray(node.v_reset).reshape(-1)[:3]}"
+        )
+    reset, reset_delay = "zero", False
+    if spiking and use_metadata and "snnfunc_reset" in node.metadata:
+        reset = str(node.metadata["snnfunc_reset"])
+        reset_delay = bool(int(node.metadata.get("snnfunc_reset_delay", 0)))
+        if reset not in RESET_MODES:
+            raise ValueError(f"{where}: metadata snnfunc_reset={reset!r} is not a reset mode")
+    options: dict[str, Any] = {}
+    if spiking:
+        options = dict(
+            spike_fn=spike_fn, reset=reset, reset_delay=reset_delay, detach_reset=detach_reset
+        )
+    threshold: Any = t(node.v_threshold) if spiking else None
+    bias = torch.zeros((), dtype=torch.float64)
+    kind = _NODE_KINDS[type(node).__name__]
+    if isinstance(node, nir.IF):
+        gain: Tensor = dt * d(node.r)
+        params: Any = IFParams(threshold)
+    elif isinstance(node, (nir.LIF, nir.LI)):
+        beta = _decay(where, "tau", d(node.tau), dt, discretization)
+        gain, bias = (1 - beta) * d(node.r), (1 - beta) * d(node.v_leak)
+        params = LIFParams(t(beta), threshold) if spiking else LIParams(t(beta))
+    else:
+        if np.any(np.asarray(node.v_leak) != 0):
             raise ValueError(
-                f"only feed-forward chains import; node {name!r} has {len(pred[name])} inputs and "
-                f"{len(succ[name])} outputs (recurrent or branching graphs are not supported)"
+                f"{where}: v_leak must be 0; a leak towards another potential adds a "
+                "constant to the membrane update, which synaptic_step cannot express"
             )
-    order, name = [], inputs[0]
-    while True:
-        order.append(name)
-        if not succ[name]:
-            break
-        name = succ[name][0]
-        if name in order:
-            raise ValueError(f"graph has a cycle through node {name!r}")
-    if len(order) != len(graph.nodes) or not isinstance(graph.nodes[order[-1]], nir.Output):
-        raise ValueError("graph must be one chain from its Input node to an Output node")
-    return order
+        alpha = _decay(where, "tau_syn", d(node.tau_syn), dt, discretization)
+        beta = _decay(where, "tau_mem", d(node.tau_mem), dt, discretization)
+        gain = (1 - beta) * d(node.r) * (1 - alpha) * d(node.w_in)
+        if spiking:
+            params = SynapticParams(t(alpha), t(beta), threshold)
+        else:
+            params = CubaLIParams(t(alpha), t(beta))
+    # A gain within a few float64 ulps of 1 is 1 (what to_nir writes: r = 1/(1-beta)).
+    if bool(((gain - 1).abs() <= 8 * torch.finfo(torch.float64).eps).all()):
+        gain = torch.ones_like(gain)
+    return kind, params, gain, bias, options
+
+
+def _recurrent_params(
+    where: str,
+    kind: str,
+    params: Any,
+    gain: Tensor,
+    bias: Tensor,
+    w_node: Any,
+    w_name: str,
+    shape: tuple[int, ...],
+    t: Callable[[Any], Tensor],
+) -> tuple[NeuronModel[Any, Any], Any, Tensor]:
+    """The recurrent model's ``(model, params, bias)`` for a neuron node with recurrent weight
+    node ``w_node``. NIR sums the fed-back ``W z`` into the neuron's input, which the node scales
+    by its gain like any input; snnfunc's recurrent models add ``W z`` unscaled, so the import's
+    weight is ``diag(gain) W`` and an Affine's bias joins the input bias as ``gain * b``."""
+    nir = _nir()
+    model = _RECURRENT.get(kind)
+    if model is None:
+        node_type = next(k for k, v in _NODE_KINDS.items() if v == kind)
+        supported = ", ".join(f"{MODELS[b].nir} ({m.name})" for b, m in _RECURRENT.items())
+        raise ValueError(
+            f"{where} has a recurrent weight node {w_name!r} (N -> W -> N, e.g. snnTorch's "
+            f"RLeaky/RSynaptic export), but no recurrent {kind} model is registered: "
+            f"snnfunc.neurons.MODELS has no {'r' + kind!r} (the params of {kind!r} plus "
+            f"'weight' [N, N], its state plus 'z'). Recurrent {node_type} nodes have no snnfunc "
+            f"form; recurrent nodes import for: {supported or 'none'}"
+        )
+    weight = np.asarray(w_node.weight, dtype=np.float64)
+    n = shape[-1] if len(shape) == 1 else None
+    if n is None or weight.shape != (n, n):
+        raise _ShapeError(
+            f"{where}: its recurrent weight node {w_name!r} must be [N, N] for a layer of "
+            f"shape [N]; the layer has shape {shape} and the weight {weight.shape}"
+        )
+    g = torch.broadcast_to(gain, shape)
+    w_eff = g[:, None] * torch.from_numpy(weight)
+    if isinstance(w_node, nir.Affine) and w_node.bias is not None:
+        bias = bias + g * torch.as_tensor(np.asarray(w_node.bias, dtype=np.float64))
+    values = {**params._asdict(), "weight": t(w_eff)}
+    return model, model.params_type(**values), bias
+
+
+def _stateless_fn(where: str, node: Any, t: Callable[[Any], Tensor], spike_fn: SpikeFn) -> Any:
+    """The ``functools.partial`` of a stateless node, or ValueError if it has none."""
+    nir = _nir()
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        bias = node.bias if isinstance(node, nir.Affine) else None
+        return partial(F.linear, weight=t(node.weight), bias=None if bias is None else t(bias))
+    if isinstance(node, nir.Scale):
+        return partial(torch.mul, other=t(node.scale))
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        padding = node.padding
+        padding = padding if isinstance(padding, str) else tuple(np.atleast_1d(padding).tolist())
+        return partial(
+            F.conv1d if isinstance(node, nir.Conv1d) else F.conv2d,
+            weight=t(node.weight),
+            bias=t(node.bias),
+            stride=tuple(np.atleast_1d(node.stride).tolist()),
+            padding=padding,
+            dilation=tuple(np.atleast_1d(node.dilation).tolist()),
+            groups=int(node.groups),
+        )
+    if isinstance(node, nir.Flatten):
+        s, e = int(node.start_dim), int(node.end_dim)
+        return partial(
+            torch.flatten, start_dim=s + 1 if s >= 0 else s, end_dim=e + 1 if e >= 0 else e
+        )
+    if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
+        kernel = tuple(np.atleast_1d(node.kernel_size).tolist())
+        kernel = kernel * 2 if len(kernel) == 1 else kernel
+        options: dict[str, Any] = dict(
+            kernel_size=kernel,
+            stride=tuple(np.atleast_1d(node.stride).tolist()),
+            padding=tuple(np.atleast_1d(node.padding).tolist()),
+        )
+        if isinstance(node, nir.SumPool2d):
+            options["divisor_override"] = 1
+        return partial(F.avg_pool2d, **options)
+    if isinstance(node, nir.Threshold):
+        return partial(_threshold, threshold=t(node.threshold), spike_fn=spike_fn)
+    raise ValueError(
+        f"{where} has no snnfunc equivalent here; supported: Affine, Linear, Scale, Conv1d, "
+        "Conv2d, Flatten, AvgPool2d, SumPool2d, Threshold, IF, LIF, CubaLIF, LI, CubaLI"
+    )
+
+
+def _build(
+    structure: _nir_graph.Chain,
+    input_shape: tuple[int, ...],
+    *,
+    options: dict[str, Any],
+    dtype: torch.dtype,
+    device: torch.device | str | None,
+) -> NIRNetwork:
+    """The network for one reading of the Input's shape; :class:`_ShapeError` if a node cannot
+    take the shape reaching it. Stateless nodes are run once on zeros ``[1, *shape]`` to find
+    the next shape; a neuron layer takes the shape reaching it (its parameters broadcast to it:
+    Norse writes scalars)."""
+
+    def t(a: Any) -> Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(dtype=dtype, device=device)
+
+    x = torch.zeros((1, *input_shape), dtype=dtype, device=device)
+    layers: list[Layer] = []
+    kinds: list[str] = []
+    shapes: list[tuple[int, ...]] = []
+    for name in structure.order[1:-1]:
+        node = structure.nodes[name]
+        where = f"node {name!r} ({type(node).__name__})"
+        shape = tuple(x.shape[1:])
+        if type(node).__name__ not in _NODE_KINDS:
+            fn = _stateless_fn(where, node, t, options["spike_fn"])
+            if fn.func is F.linear and x.dim() != 2:
+                raise _ShapeError(f"{where} takes a vector per example, got shape {shape}")
+            try:
+                x = fn(x)
+            except RuntimeError as err:
+                raise _ShapeError(f"{where} cannot take an input of shape {shape}: {err}") from None
+            layers.append(stateless(fn))
+            continue
+        declared = {f: np.shape(getattr(node, f)) for f in _PARAM_FIELDS if hasattr(node, f)}
+        try:
+            if np.broadcast_shapes(*declared.values(), shape) != shape:
+                raise ValueError
+        except ValueError:
+            raise _ShapeError(
+                f"{where}: its parameters have shapes {declared}, which do not broadcast to its "
+                f"input's shape {shape}"
+            ) from None
+        kind, params, gain, bias, firing = _neuron_parts(where, node, t=t, **options)
+        step = _STEPS[kind]
+        w_name = structure.recurrent.get(name)
+        if w_name is not None:
+            w_node = structure.nodes[w_name]
+            model, params, bias = _recurrent_params(
+                where, kind, params, gain, bias, w_node, w_name, shape, t
+            )
+            kind, step = model.name, model.step
+        unit_gain = bool((gain == 1).all())
+        has_bias = bool((bias != 0).any())
+        if has_bias or not unit_gain:
+            bias_t = t(bias) if has_bias else None
+            layers.append(stateless(partial(input_gain, gain=t(gain), bias=bias_t)))
+        layers.append(neuron(step, params, **firing))
+        kinds.append(kind)
+        shapes.append(shape)
+    if not layers:
+        raise ValueError("graph has no computational nodes between Input and Output")
+    return NIRNetwork(tuple(layers), sequential(*layers), input_shape, tuple(kinds), tuple(shapes))
+
+
+def _input_shapes(structure: _nir_graph.Chain) -> list[tuple[int, ...]]:
+    """The readings of the Input's type to try: as written, and without a leading 1 (a batch
+    dim: Norse 1.1 writes ``[1, 10]``, the shape of the sample it traced)."""
+    name = structure.order[0]
+    shape = _declared(structure.nodes[name].input_type)
+    if shape is None:
+        raise ValueError(
+            f"Input node {name!r} has no input_type; snnfunc needs the per-example input shape"
+        )
+    if len(shape) >= 2 and shape[0] == 1:
+        return [shape, shape[1:]]
+    return [shape]
 
 
 def from_nir(
@@ -499,11 +825,18 @@ def from_nir(
     device: torch.device | str | None = None,
     use_metadata: bool = True,
 ) -> NIRNetwork:
-    """Import a feed-forward ``nir.NIRGraph`` as a runnable snnfunc network.
+    """Import a ``nir.NIRGraph`` (a chain, with recurrent layers) as a runnable snnfunc network.
+
+    The graph is read as described in the module docstring: nested graphs inlined, one chain
+    from Input to Output whose neuron nodes may have a recurrent Linear/Affine node
+    (``N -> W -> N``), imported as the recurrent model (``rlif``). Shapes come from the Input's
+    type and the nodes: a neuron's state takes the shape of its input (its parameters may be
+    scalars), and a leading 1 in the Input's type that no node can take is read as a batch dim.
 
     Args:
-        graph: a ``nir.NIRGraph`` (e.g. from ``nir.read(path)``), a chain of Affine, Linear,
-            Scale, Conv1d, Conv2d, Flatten, AvgPool2d, SumPool2d, Threshold, IF, LIF, CubaLIF.
+        graph: a ``nir.NIRGraph`` (e.g. from ``nir.read(path)``) of Affine, Linear, Scale,
+            Conv1d, Conv2d, Flatten, AvgPool2d, SumPool2d, Threshold, IF, LIF, CubaLIF, LI,
+            CubaLI nodes.
         dt: integration step, in the unit of the graph's time constants.
         discretization: ``"euler"`` (``beta = 1 - dt/tau``; snnTorch, Norse) or ``"exp"``.
         spike_fn: surrogate for every spiking node (NIR does not store one).
@@ -513,131 +846,36 @@ def from_nir(
     Returns:
         A :class:`NIRNetwork`.
     Raises:
-        ValueError: a node with no snnfunc equivalent (``v_reset != 0``, recurrent graphs, ...).
+        ValueError: a node with no snnfunc equivalent (``v_reset != 0``, a cycle through several
+            layers, a branch, ...), saying what was found and what imports.
     """
     nir = _nir()
     _check_dt(dt)
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"graph must be a nir.NIRGraph, got {type(graph).__name__}")
-
-    def d(a: Any) -> Tensor:
-        return torch.as_tensor(np.asarray(a, dtype=np.float64))
-
-    def t(a: Any) -> Tensor:
-        return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(dtype=dtype, device=device)
-
-    order = _chain(graph)
-    in_type = graph.nodes[order[0]].input_type["input"]
-    input_shape = tuple(int(d) for d in np.asarray(in_type).reshape(-1))
-    layers: list[Layer] = []
-    kinds: list[str] = []
-    shapes: list[tuple[int, ...]] = []
-    for name in order[1:-1]:
-        node = graph.nodes[name]
-        where = f"node {name!r} ({type(node).__name__})"
-        if isinstance(node, nir.NIRGraph):
-            raise ValueError(f"{where}: nested graphs (e.g. recurrent layers) are not supported")
-        if isinstance(node, (nir.Affine, nir.Linear)):
-            b = t(node.bias) if isinstance(node, nir.Affine) else None
-            layers.append(stateless(partial(F.linear, weight=t(node.weight), bias=b)))
-        elif isinstance(node, nir.Scale):
-            layers.append(stateless(partial(torch.mul, other=t(node.scale))))
-        elif isinstance(node, (nir.Conv1d, nir.Conv2d)):
-            conv = F.conv1d if isinstance(node, nir.Conv1d) else F.conv2d
-            padding = node.padding
-            padding = (
-                padding if isinstance(padding, str) else tuple(np.atleast_1d(padding).tolist())
-            )
-            stride = tuple(np.atleast_1d(node.stride).tolist())
-            dilation = tuple(np.atleast_1d(node.dilation).tolist())
-            fn = partial(
-                conv,
-                weight=t(node.weight),
-                bias=t(node.bias),
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-                groups=int(node.groups),
-            )
-            layers.append(stateless(fn))
-        elif isinstance(node, nir.Flatten):
-            s, e = int(node.start_dim), int(node.end_dim)
-            fn = partial(
-                torch.flatten, start_dim=s + 1 if s >= 0 else s, end_dim=e + 1 if e >= 0 else e
-            )
-            layers.append(stateless(fn))
-        elif isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
-            kernel = tuple(np.atleast_1d(node.kernel_size).tolist())
-            kernel = kernel * 2 if len(kernel) == 1 else kernel
-            fn = partial(
-                F.avg_pool2d,
-                kernel_size=kernel,
-                stride=tuple(np.atleast_1d(node.stride).tolist()),
-                padding=tuple(np.atleast_1d(node.padding).tolist()),
-            )
-            if isinstance(node, nir.SumPool2d):
-                fn = partial(F.avg_pool2d, **fn.keywords, divisor_override=1)
-            layers.append(stateless(fn))
-        elif isinstance(node, nir.Threshold):
-            layers.append(
-                stateless(partial(_threshold, threshold=t(node.threshold), spike_fn=spike_fn))
-            )
-        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI)):
-            spiking = isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF))
-            if spiking and np.any(np.asarray(node.v_reset) != 0):
-                raise ValueError(
-                    f"{where}: v_reset must be 0 (snnfunc's hard reset is reset='zero'), "
-                    f"got {np.asarray(node.v_reset).reshape(-1)[:3]}"
-                )
-            reset, reset_delay = "zero", False
-            if spiking and use_metadata and "snnfunc_reset" in node.metadata:
-                reset = str(node.metadata["snnfunc_reset"])
-                reset_delay = bool(int(node.metadata.get("snnfunc_reset_delay", 0)))
-                if reset not in RESET_MODES:
-                    raise ValueError(
-                        f"{where}: metadata snnfunc_reset={reset!r} is not a reset mode"
-                    )
-            options: dict[str, Any] = dict(
-                spike_fn=spike_fn, reset=reset, reset_delay=reset_delay, detach_reset=detach_reset
-            )
-            if not spiking:
-                options = {}
-            shape = tuple(int(d) for d in np.shape(node.r))
-            threshold: Any = t(node.v_threshold) if spiking else None
-            bias: Tensor | None = None  # float64 below, cast by t() at the end
-            if isinstance(node, nir.IF):
-                kind, gain = "if", dt * d(node.r)
-                params: Any = IFParams(threshold)
-            elif isinstance(node, (nir.LIF, nir.LI)):
-                beta = _decay(where, "tau", d(node.tau), dt, discretization)
-                gain, bias = (1 - beta) * d(node.r), (1 - beta) * d(node.v_leak)
-                kind = "lif" if spiking else "li"
-                params = LIFParams(t(beta), threshold) if spiking else LIParams(t(beta))
-            else:
-                if np.any(np.asarray(node.v_leak) != 0):
-                    raise ValueError(
-                        f"{where}: v_leak must be 0; a leak towards another potential adds a "
-                        "constant to the membrane update, which synaptic_step cannot express"
-                    )
-                alpha = _decay(where, "tau_syn", d(node.tau_syn), dt, discretization)
-                beta = _decay(where, "tau_mem", d(node.tau_mem), dt, discretization)
-                kind = "synaptic" if spiking else "cuba_li"
-                gain = (1 - beta) * d(node.r) * (1 - alpha) * d(node.w_in)
-                if spiking:
-                    params = SynapticParams(t(alpha), t(beta), threshold)
-                else:
-                    params = CubaLIParams(t(alpha), t(beta))
-            # A gain within a few float64 ulps of 1 is 1 (what to_nir writes: r = 1/(1-beta)).
-            unit_gain = bool(((gain - 1).abs() <= 8 * torch.finfo(torch.float64).eps).all())
-            has_bias = bias is not None and bool((bias != 0).any())
-            if has_bias or not unit_gain:
-                bias_t = t(bias) if has_bias and bias is not None else None
-                layers.append(stateless(partial(input_gain, gain=t(gain), bias=bias_t)))
-            layers.append(neuron(_STEPS[kind], params, **options))
-            kinds.append(kind)
-            shapes.append(shape)
-        else:
-            raise ValueError(f"{where} has no snnfunc equivalent here")
-    if not layers:
-        raise ValueError("graph has no computational nodes between Input and Output")
-    return NIRNetwork(tuple(layers), sequential(*layers), input_shape, tuple(kinds), tuple(shapes))
+    structure = _nir_graph.chain(graph, nir, neurons=set(_NODE_KINDS))
+    options: dict[str, Any] = dict(
+        dt=dt,
+        discretization=discretization,
+        spike_fn=spike_fn,
+        detach_reset=detach_reset,
+        use_metadata=use_metadata,
+    )
+    built: list[NIRNetwork] = []
+    errors: list[str] = []
+    readings = _input_shapes(structure)
+    for shape in readings:
+        try:
+            built.append(_build(structure, shape, options=options, dtype=dtype, device=device))
+        except _ShapeError as err:
+            errors.append(str(err))
+    if not built:
+        tried = " / ".join(
+            f"input shape {shape}: {error}" for shape, error in zip(readings, errors, strict=True)
+        )
+        raise ValueError(f"the graph's shapes do not fit together ({tried})")
+    if len(built) == 2:  # both readings run: the first node's declared type decides
+        first = structure.nodes[structure.order[1]]
+        if _declared(getattr(first, "input_type", None)) == readings[1]:
+            return built[1]
+    return built[0]
