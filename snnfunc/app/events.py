@@ -326,7 +326,8 @@ def _h5py() -> Any:
 
 def _open_bytes(path: Path) -> io.BytesIO | Path:
     """A ``.h5`` path as is; a ``.gz`` or ``.zip`` download decompressed into memory."""
-    raw_head = path.open("rb").read(4)
+    with path.open("rb") as f:
+        raw_head = f.read(4)
     if raw_head[:2] == b"\x1f\x8b":
         try:
             with gzip.open(path, "rb") as f:
