@@ -92,7 +92,7 @@ def dense_reference(t, u, channels: int, steps: int, dt: float) -> torch.Tensor:
     """A plain loop over events: the definition of the counts."""
     out = torch.zeros(steps, channels)
     for ti, ui in zip(t, u, strict=True):
-        k = math.floor(float(ti) / dt)
+        k = math.floor(float(ti) / dt + 1e-9)
         if 0 <= k < steps:
             out[k, int(ui)] += 1
     return out
@@ -112,7 +112,7 @@ def test_bin_events_puts_each_event_in_floor_t_over_dt(data, steps: int, dt: flo
     got = ev.bin_events(t, u, num_channels=5, num_bins=steps, dt=dt)
     assert got.shape == (steps, 5) and got.dtype == torch.float32
     torch.testing.assert_close(got, dense_reference(t, u, 5, steps, dt), rtol=0, atol=0)
-    inside = sum(1 for ti, _ in data if 0 <= math.floor(ti / dt) < steps)
+    inside = sum(1 for ti, _ in data if 0 <= math.floor(ti / dt + 1e-9) < steps)
     assert got.sum().item() == inside  # total count preserved within the window
 
 
@@ -123,6 +123,16 @@ def test_bin_window_from_any_two(t_max: float, steps: int) -> None:
     bins, width = ev.bin_window(dt=dt, t_max=t_max)
     assert width == dt and bins == steps  # within 1e-9 of an integer counts as it
     assert ev.bin_window(num_bins=steps, dt=dt) == (steps, dt)
+
+
+def test_an_event_on_a_bin_edge_opens_that_bin() -> None:
+    """0.03 / 0.01 is 2.9999999999999996 in floating point: the event still lands in bin 3."""
+    t = torch.tensor([0.03, 0.07, 0.1 - 1e-6], dtype=torch.float64)
+    got = ev.bin_events(t, torch.zeros(3, dtype=torch.long), num_channels=1, num_bins=10, dt=0.01)
+    assert got[:, 0].nonzero().flatten().tolist() == [3, 7, 9]
+    t = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)  # 0.3 is the window's end: dropped
+    got = ev.bin_events(t, torch.zeros(3, dtype=torch.long), num_channels=1, num_bins=3, t_max=0.3)
+    assert got[:, 0].tolist() == [0.0, 1.0, 1.0]
 
 
 def test_bin_window_rounds_up_a_partial_bin() -> None:
