@@ -42,6 +42,7 @@ optimiser step: ``with torch.no_grad(): d.clamp_(0, max_delay)``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
@@ -137,16 +138,18 @@ def fractional_delay(x: Tensor, delay: Tensor, *, max_delay: int) -> Tensor:
         the end.
     """
     check_floating("x", x)
-    if x.dim() < 1:
-        raise ValueError("x must have a leading time dim [T, ...], got a 0-d tensor")
+    if x.dim() < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must be [T, ...] with T >= 1 steps, got shape {tuple(x.shape)}")
     check_int_at_least("max_delay", max_delay, 0)
     shape = _check_delay(delay, x, max_delay, trailing=x.shape[1:])
     steps = x.shape[0]
+    reach = min(max_delay, steps)  # a delay >= T gives zeros: no history beyond T is needed
     k, f = _split(delay)
-    padded = torch.cat([x.new_zeros((max_delay + 1, *x.shape[1:])), x])
-    padded = padded.expand(steps + max_delay + 1, *shape)
+    k = k.clamp(max=reach)
+    padded = torch.cat([x.new_zeros((reach + 1, *x.shape[1:])), x])
+    padded = padded.expand(steps + reach + 1, *shape)
     t = torch.arange(steps, device=x.device).view(steps, *([1] * len(shape)))
-    now = (t + max_delay + 1 - k).expand(steps, *shape)  # index of x[t - k] in padded
+    now = (t + reach + 1 - k).expand(steps, *shape)  # index of x[t - k] in padded
     return (1 - f) * padded.gather(0, now) + f * padded.gather(0, now - 1)
 
 
@@ -235,8 +238,8 @@ def delayed_linear(x: Tensor, weight: Tensor, delay: Tensor, *, max_delay: int) 
     """
     check_floating("x", x)
     check_floating("weight", weight)
-    if x.dim() < 2:
-        raise ValueError(f"x must be [T, ..., I], got shape {tuple(x.shape)}")
+    if x.dim() < 2 or x.shape[0] < 1:
+        raise ValueError(f"x must be [T, ..., I] with T >= 1 steps, got shape {tuple(x.shape)}")
     if weight.dim() != 2 or weight.shape[1] != x.shape[-1]:
         raise ValueError(
             f"weight must be [O, I] with I = x.shape[-1] = {x.shape[-1]}, got {tuple(weight.shape)}"
@@ -248,11 +251,12 @@ def delayed_linear(x: Tensor, weight: Tensor, delay: Tensor, *, max_delay: int) 
         )
     check_int_at_least("max_delay", max_delay, 0)
     _check_delay(delay, x, max_delay, trailing=weight.shape)
-    k, f = _split(delay)
-    taps = torch.arange(max_delay + 2, device=x.device).view(-1, 1, 1)
-    kernel = weight * ((1 - f) * (taps == k) + f * (taps == k + 1))  # [J, O, I]: lag j
     steps, lead, inputs = x.shape[0], x.shape[1:-1], x.shape[-1]
-    signal = x.reshape(steps, -1, inputs).permute(1, 2, 0)  # [B', I, T]
-    signal = torch.nn.functional.pad(signal, (max_delay + 1, 0))
+    reach = min(max_delay, steps)  # lags >= T only meet the zero padding
+    k, f = _split(delay)
+    taps = torch.arange(reach + 2, device=x.device).view(-1, 1, 1)
+    kernel = weight * ((1 - f) * (taps == k) + f * (taps == k + 1))  # [J, O, I]: lag j
+    signal = x.reshape(steps, math.prod(lead), inputs).permute(1, 2, 0)  # [B', I, T]
+    signal = torch.nn.functional.pad(signal, (reach + 1, 0))
     out = torch.nn.functional.conv1d(signal, kernel.flip(0).permute(1, 2, 0))  # [B', O, T]
     return out.permute(2, 0, 1).reshape(steps, *lead, weight.shape[0])

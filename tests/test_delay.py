@@ -99,6 +99,18 @@ def test_delayed_linear_equals_delay_then_weights() -> None:
     torch.testing.assert_close(delayed_linear(x, weight, delay, max_delay=4), want)
 
 
+def test_delays_beyond_the_train_give_zeros_and_max_delay_costs_nothing() -> None:
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(5, 2, 3, generator=gen)
+    d = torch.tensor([1.5, 5.0, 9.25])  # the last two reach past T = 5
+    y = fractional_delay(x, d, max_delay=10**12)  # no [10**12, ...] history is built
+    torch.testing.assert_close(y, reference(x, d))
+    assert torch.equal(y[:, :, 1:], torch.zeros(5, 2, 2))
+    w, ds = torch.randn(2, 3, generator=gen), torch.tensor([[0.5, 6.0, 2.0], [9.0, 1.25, 4.5]])
+    want = torch.einsum("tboi,oi->tbo", fractional_delay(x[..., None, :], ds, max_delay=10), w)
+    torch.testing.assert_close(delayed_linear(x, w, ds, max_delay=10**12), want)
+
+
 def _fractional(shape: tuple[int, ...], hi: float, gen: torch.Generator) -> torch.Tensor:
     """Delays away from integers (where the derivative jumps), for finite differences."""
     return (
@@ -184,7 +196,7 @@ def test_bad_arguments() -> None:
     d = torch.ones(2)
     with pytest.raises(ValueError, match="max_delay must be >= 0"):
         fractional_delay(x, d, max_delay=-1)
-    with pytest.raises(ValueError, match="leading time dim"):
+    with pytest.raises(ValueError, match=r"x must be \[T, ...\] with T >= 1 steps"):
         fractional_delay(torch.tensor(1.0), d, max_delay=2)
     with pytest.raises(ValueError, match=r"state.history must be \[max_delay \+ 1, \*x.shape\]"):
         delay_step(delay_init((4, 2), max_delay=2), x[0], DelayParams(d))
@@ -196,6 +208,30 @@ def test_bad_arguments() -> None:
         delayed_linear(x, torch.ones(4, 2), torch.ones(2), max_delay=2)
     state = delay_init(2, max_delay=3)
     assert isinstance(state, DelayState) and state.history.shape == (4, 2)
+
+
+@given(
+    shape=st.lists(st.integers(0, 3), min_size=0, max_size=3).map(tuple),
+    delay_shape=st.lists(st.integers(1, 3), max_size=2).map(tuple),
+    value=st.sampled_from([0.0, 0.5, 2.0, 7.5, -1.0, float("nan"), float("inf"), 1e30]),
+    max_delay=st.sampled_from([0, 1, 3, 10**12]),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.float16, torch.int64]),
+)
+def test_any_input_gives_the_documented_result_or_a_clear_error(
+    shape: tuple[int, ...], delay_shape: tuple[int, ...], value: float, max_delay: int, dtype
+) -> None:
+    """Random shapes, dtypes, values and a huge max_delay: a result of the documented shape
+    (allocating nothing beyond T), or ValueError/TypeError, never a deep torch error."""
+    x = torch.ones(shape, dtype=dtype)
+    delay = torch.full(delay_shape, value, dtype=torch.float64).to(
+        dtype if dtype.is_floating_point else torch.float32
+    )  # 1e30 in float16 is inf
+    try:
+        y = fractional_delay(x, delay, max_delay=max_delay)
+    except (ValueError, TypeError):
+        return
+    assert y.shape == (shape[0], *torch.broadcast_shapes(shape[1:], delay_shape))
+    assert 0 <= value <= max_delay and dtype.is_floating_point
 
 
 def test_scan_runs_the_checks_on_the_first_step_only() -> None:
