@@ -348,3 +348,19 @@ def test_nmnist_errors(tmp_path: Path) -> None:
     (tmp_path / "Train" / "3" / "x.bin").write_bytes(atis_encode([40], [0], [0], [0]))
     with pytest.raises(ValueError, match="34x34 sensor, got x up to 40"):
         ev.load_nmnist(tmp_path, "train")
+
+
+def test_benchmark_script_runs_quick() -> None:
+    """benchmarks/events_and_delays.py end to end at a tiny size (a smoke test, not a timing)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "events_and_delays.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| bin_samples |" in out.stdout and "| delayed_linear" in out.stdout
