@@ -236,6 +236,24 @@ def test_read_hdf5_spikes_keeps_float64_seconds(tmp_path: Path) -> None:
     assert got.offsets.tolist() == [0, *np.cumsum([len(s[0]) for s in samples]).tolist()]
 
 
+def test_count_dtype(tmp_path: Path) -> None:
+    t, u = torch.tensor([0.1, 0.1]), torch.tensor([1, 1])
+    half = ev.bin_events(t, u, num_channels=2, num_bins=1, dt=1.0, dtype=torch.float16)
+    assert half.dtype == torch.float16 and half.tolist() == [[0.0, 2.0]]
+    for bad in (torch.bool, torch.uint8, torch.complex64, "float32"):
+        with pytest.raises(TypeError, match="dtype must be a real torch dtype for counts"):
+            ev.bin_events(t, u, num_channels=2, num_bins=1, dt=1.0, dtype=bad)
+
+
+def test_no_data_dir_says_where_to_get_the_files() -> None:
+    with pytest.raises(FileNotFoundError, match=r"SHD needs a data directory \(--data-dir DIR\)"):
+        ev.load_shd(None, "train")
+    with pytest.raises(FileNotFoundError, match=r"SSC needs a data directory.*ssc_valid.h5"):
+        ev.load_ssc(None, "valid")
+    with pytest.raises(FileNotFoundError, match=r"N-MNIST needs a data directory.*Train.zip"):
+        ev.load_nmnist(None, "train")
+
+
 def test_shd_missing_files_say_where_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"shd_train.h5\[.gz\] not found.*zenkelab.org"):
         ev.load_shd(tmp_path, "train")

@@ -256,12 +256,26 @@ def bin_events(
         ``[T, C]`` counts.
     """
     _check_events(times, units, num_channels)
+    _check_count_dtype(dtype)
     steps, width = bin_window(num_bins=num_bins, dt=dt, t_max=t_max)
     k, keep = _bin_index(times, width, steps)
     flat = (k * num_channels + units.to(torch.int64))[keep]
     out = torch.zeros(steps * num_channels, dtype=dtype, device=times.device)
     out.index_add_(0, flat, torch.ones(flat.shape, dtype=dtype, device=times.device))
     return out.view(steps, num_channels)
+
+
+def _check_count_dtype(dtype: Any) -> None:
+    if (
+        not isinstance(dtype, torch.dtype)
+        or dtype == torch.bool
+        or dtype.is_complex
+        or dtype in (torch.uint8, torch.int8)
+    ):
+        raise TypeError(
+            f"dtype must be a real torch dtype for counts (float32, float16, int32, ...), got "
+            f"{dtype!r}"
+        )
 
 
 def _check_samples(samples: EventSamples) -> None:
@@ -304,6 +318,7 @@ def bin_samples(
     loader, or ``dtype=torch.float16``, exact up to 2048 events per bin).
     """
     _check_samples(samples)
+    _check_count_dtype(dtype)
     steps, width = bin_window(num_bins=num_bins, dt=dt, t_max=t_max)
     n, c = samples.offsets.numel() - 1, samples.num_channels
     k, keep = _bin_index(samples.times, width, steps)
@@ -436,14 +451,16 @@ def _ragged_to_samples(
     return samples
 
 
-def _hsd_path(name: str, data_dir: str | Path, split: str) -> Path:
-    root = Path(data_dir)
+def _hsd_path(name: str, data_dir: str | Path | None, split: str) -> Path:
     stem = f"{name}_{split}.h5"
     all_files = ", ".join(f"{name}_{s}.h5" for s in _HSD[name][2])
     where = (
         f"get {all_files} from {HSD_URL} (published as .h5.gz; the .gz or its gunzipped .h5 "
         f"both load); nothing is downloaded"
     )
+    if data_dir is None:
+        raise FileNotFoundError(f"{name.upper()} needs a data directory (--data-dir DIR): {where}")
+    root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{name.upper()} data directory not found: {root} ({where})")
     for candidate in (stem, stem + ".gz", stem + ".zip"):
@@ -454,7 +471,7 @@ def _hsd_path(name: str, data_dir: str | Path, split: str) -> Path:
 
 def _load_hsd(
     name: str,
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     split: str,
     num_bins: int,
     t_max: float,
@@ -476,7 +493,7 @@ def _load_hsd(
 
 
 def load_shd(
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     split: str = "train",
     *,
     num_bins: int = 100,
@@ -501,7 +518,7 @@ def load_shd(
 
 
 def load_ssc(
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     split: str = "train",
     *,
     num_bins: int = 100,
@@ -574,15 +591,17 @@ def decode_atis(raw: bytes | bytearray | memoryview) -> DVSEvents:
     return _decode_rows(data.view(-1, 5).to(torch.int64))[0]
 
 
-def _nmnist_files(data_dir: str | Path, split: str) -> tuple[list[tuple[int, str]], Any]:
+def _nmnist_files(data_dir: str | Path | None, split: str) -> tuple[list[tuple[int, str]], Any]:
     """``([(digit, name)], reader)`` in round-robin order over the digits."""
     check_choice("split", split, tuple(_NMNIST_SPLITS))
-    root = Path(data_dir)
     folder = _NMNIST_SPLITS[split]
     where = (
         f"expected {folder}/<digit>/*.bin (or {folder}.zip) in it; get Train.zip and Test.zip "
         f"from {NMNIST_URL}; nothing is downloaded"
     )
+    if data_dir is None:
+        raise FileNotFoundError(f"N-MNIST needs a data directory (--data-dir DIR): {where}")
+    root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"N-MNIST data directory not found: {root} ({where})")
     per_digit: list[list[tuple[int, str]]] = []
@@ -615,7 +634,7 @@ def _nmnist_files(data_dir: str | Path, split: str) -> tuple[list[tuple[int, str
 
 
 def read_nmnist(
-    data_dir: str | Path, split: str = "train", *, max_samples: int | None = None
+    data_dir: str | Path | None, split: str = "train", *, max_samples: int | None = None
 ) -> EventSamples:
     """The events of an N-MNIST split as :class:`EventSamples` (channels as in
     :data:`NMNIST_SENSOR`, times in seconds).
@@ -656,7 +675,7 @@ def read_nmnist(
 
 
 def load_nmnist(
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     split: str = "train",
     *,
     num_bins: int = 30,
