@@ -23,18 +23,23 @@ h5py = pytest.importorskip("h5py")
 # --- fixture writers -----------------------------------------------------------------------
 
 
-def write_hsd(path: Path, samples: list[tuple[np.ndarray, np.ndarray, int]], classes: int) -> None:
+def write_hsd(
+    path: Path,
+    samples: list[tuple[np.ndarray, np.ndarray, int]],
+    classes: int,
+    time_dtype: str = "float16",
+) -> None:
     """An SHD/SSC file as published: spikes/{times, units} vlen per sample, labels, extra."""
     with h5py.File(path, "w") as f:
         spikes = f.create_group("spikes")
         times = spikes.create_dataset(
-            "times", (len(samples),), dtype=h5py.vlen_dtype(np.dtype("float16"))
+            "times", (len(samples),), dtype=h5py.vlen_dtype(np.dtype(time_dtype))
         )
         units = spikes.create_dataset(
             "units", (len(samples),), dtype=h5py.vlen_dtype(np.dtype("uint16"))
         )
         for i, (t, u, _) in enumerate(samples):
-            times[i] = t.astype(np.float16)
+            times[i] = t.astype(time_dtype)
             units[i] = u.astype(np.uint16)
         f.create_dataset("labels", data=np.array([s[2] for s in samples], dtype=np.uint16))
         extra = f.create_group("extra")
@@ -225,6 +230,16 @@ def test_load_ssc_splits_and_max_samples(tmp_path: Path) -> None:
         ev.load_ssc(tmp_path, "dev")
     with pytest.raises(ValueError, match=r"split must be one of \('train', 'test'\)"):
         ev.load_shd(tmp_path, "valid")
+
+
+@pytest.mark.parametrize("time_dtype", ["float32", "float64"])
+def test_any_float_time_dtype_loads_the_same(tmp_path: Path, time_dtype: str) -> None:
+    samples = random_hsd_samples(4, 20, seed=7)
+    write_hsd(tmp_path / "shd_train.h5", samples, 20)
+    (tmp_path / "other").mkdir()
+    write_hsd(tmp_path / "other" / "shd_train.h5", samples, 20, time_dtype)
+    a, b = ev.load_shd(tmp_path, "train"), ev.load_shd(tmp_path / "other", "train")
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.labels, b.labels)
 
 
 def test_read_hdf5_spikes_keeps_float64_seconds(tmp_path: Path) -> None:
