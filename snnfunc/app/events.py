@@ -5,15 +5,11 @@ dense time-major input. :func:`bin_events` turns one sample's events into counts
 :func:`bin_samples` many samples at once into ``[N, T, C]`` (one vectorised ``index_add_``, no
 Python loop per event or per sample), and the loaders read the files and bin them:
 
-================  =============================================  ======  =========  ===========
-loader            files in ``data_dir``                          ``C``   classes    splits
-================  =============================================  ======  =========  ===========
-:func:`load_shd`  ``shd_train.h5``, ``shd_test.h5``              700     20         train, test
-:func:`load_ssc`  ``ssc_train.h5``, ``ssc_valid.h5``,            700     35         train, valid,
-                  ``ssc_test.h5``                                                   test
-:func:`load_nmnist` ``Train/<digit>/*.bin``, ``Test/<digit>/*.bin`` 2312  10         train, test
-                  (or ``Train.zip``, ``Test.zip``)
-================  =============================================  ======  =========  ===========
+- :func:`load_shd`: ``shd_train.h5``, ``shd_test.h5``; 700 channels, 20 classes.
+- :func:`load_ssc`: ``ssc_train.h5``, ``ssc_valid.h5``, ``ssc_test.h5``; 700 channels, 35
+  classes.
+- :func:`load_nmnist`: ``Train/<digit>/*.bin``, ``Test/<digit>/*.bin`` (or ``Train.zip``,
+  ``Test.zip``); 2 x 34 x 34 = 2312 channels, 10 classes.
 
 Each loader returns an :class:`EventDataset` ``(inputs [N, T, C], labels [N] int64)``; the
 batch loop of a training run transposes a batch to time-major ``[T, B, C]``.
