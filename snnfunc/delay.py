@@ -29,12 +29,10 @@ so ``delay [N]`` with ``x [T, B, N]`` delays each channel, and ``delay [O, I]`` 
 ``x[..., None, :]`` (``[T, B, 1, I]``) gives every synapse its own delay (``[T, B, O, I]``);
 :func:`delayed_linear` does the latter followed by the weights in one ``conv1d``.
 
-============================  ================================================================
-:func:`fractional_delay`      layerwise: ``[T, ...] -> [T, ...]``
-:func:`delay_init`,           stepwise: ``(state, x [...]) -> (y, state)`` for :func:`snnfunc.scan`,
-:func:`delay_step`            equal to :func:`fractional_delay` bit for bit
-:func:`delayed_linear`        per-synapse delays and weights: ``[T, ..., I] -> [T, ..., O]``
-============================  ================================================================
+- :func:`fractional_delay`: layerwise, ``[T, ...] -> [T, ...]``.
+- :func:`delay_init`, :func:`delay_step`: stepwise, ``(state, x [...]) -> (y, state)`` for
+  :func:`snnfunc.scan`, equal to :func:`fractional_delay` bit for bit.
+- :func:`delayed_linear`: per-synapse delays and weights, ``[T, ..., I] -> [T, ..., O]``.
 
 Delays must stay in ``[0, max_delay]`` (else ``ValueError``); clamp learnable ones after each
 optimiser step: ``with torch.no_grad(): d.clamp_(0, max_delay)``.
