@@ -160,6 +160,25 @@ def test_bin_samples_equals_bin_events_per_sample() -> None:
         assert torch.equal(inputs[i], one)
 
 
+def test_take_samples_then_bin_equals_bin_then_index() -> None:
+    gen = torch.Generator().manual_seed(8)
+    lengths = [3, 0, 7, 2, 5]
+    times = torch.rand(sum(lengths), generator=gen, dtype=torch.float64)
+    units = torch.randint(0, 4, (sum(lengths),), generator=gen)
+    offsets = torch.tensor([0, *np.cumsum(lengths).tolist()])
+    samples = ev.EventSamples(times, units, offsets, torch.tensor([4, 3, 2, 1, 0]), 4)
+    full = ev.bin_samples(samples, num_bins=5, t_max=1.0)
+    for idx in ([4, 0, 2], [1], [2, 2, 3], []):
+        index = torch.tensor(idx, dtype=torch.int64)
+        part = ev.bin_samples(ev.take_samples(samples, index), num_bins=5, t_max=1.0)
+        assert torch.equal(part.inputs, full.inputs[index])
+        assert torch.equal(part.labels, full.labels[index])
+    with pytest.raises(ValueError, match=r"index must lie in \[0, 5\), got 0..5"):
+        ev.take_samples(samples, torch.tensor([0, 5]))
+    with pytest.raises(TypeError, match="index must be a 1-d int64 tensor"):
+        ev.take_samples(samples, torch.tensor([0.0]))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

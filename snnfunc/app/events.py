@@ -58,6 +58,7 @@ __all__ = [
     "bin_window",
     "bin_events",
     "bin_samples",
+    "take_samples",
     "read_hdf5_spikes",
     "decode_atis",
     "read_nmnist",
@@ -324,6 +325,39 @@ def bin_samples(
     out = torch.zeros(n * steps * c, dtype=dtype, device=samples.times.device)
     out.index_add_(0, flat, torch.ones(flat.shape, dtype=dtype, device=out.device))
     return EventDataset(out.view(n, steps, c), samples.labels.to(torch.int64))
+
+
+def take_samples(samples: EventSamples, index: Tensor) -> EventSamples:
+    """The samples ``index`` (``[B]`` int64, any order, repeats allowed), still as events.
+
+    The sparse route for data too large to hold binned: keep the events, and bin each batch as
+    it is drawn, ``bin_samples(take_samples(samples, idx), ...)``, which equals
+    ``bin_samples(samples, ...).inputs[idx]``. Vectorised (no loop over the samples).
+    """
+    _check_samples(samples)
+    n = samples.offsets.numel() - 1
+    if (
+        not isinstance(index, Tensor)
+        or index.dim() != 1
+        or index.dtype not in (torch.int64, torch.int32)
+    ):
+        raise TypeError(f"index must be a 1-d int64 tensor [B], got {index!r:.80}")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= n):
+        raise ValueError(f"index must lie in [0, {n}), got {int(index.min())}..{int(index.max())}")
+    index = index.long()
+    starts, counts = samples.offsets[index], samples.offsets.diff()[index]
+    new_offsets = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
+    total = int(new_offsets[-1])
+    # event j of the result is starts[b] + (j - new_offsets[b]) for its sample b
+    shift = torch.repeat_interleave(starts - new_offsets[:-1], counts, output_size=total)
+    events = torch.arange(total, dtype=torch.int64) + shift
+    return EventSamples(
+        times=samples.times[events],
+        channels=samples.channels[events],
+        offsets=new_offsets,
+        labels=samples.labels[index],
+        num_channels=samples.num_channels,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
