@@ -128,6 +128,9 @@ def test_gradcheck_layerwise_and_stepwise() -> None:
     assert torch.autograd.gradcheck(lambda x, d: scan_delay(x, d, 4), (x, d))
     w = torch.randn(2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
     ds = _fractional((2, 3), 4, gen).requires_grad_()
+    assert torch.autograd.gradcheck(  # per synapse: x [T, B, 1, I] against delays [O, I]
+        lambda x, d: fractional_delay(x[..., None, :], d, max_delay=4), (x, ds)
+    )
     assert torch.autograd.gradcheck(
         lambda x, w, d: delayed_linear(x, w, d, max_delay=4), (x, w, ds)
     )
