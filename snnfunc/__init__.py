@@ -8,6 +8,7 @@ The application built on this core (the fcn/conv models, training, checkpoints, 
 the ``snnfunc`` command) is the subpackage :mod:`snnfunc.app`; ``import snnfunc`` does not load it.
 """
 
+from snnfunc import delay as delay
 from snnfunc import network as network
 from snnfunc import surrogate as surrogate
 from snnfunc.compose import Layer as Layer

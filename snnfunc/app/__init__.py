@@ -10,11 +10,12 @@ module                        what
 :mod:`snnfunc.app.evaluate`   ``evaluate``, ``evaluate_checkpoint``, ``attack_checkpoint``
 :mod:`snnfunc.app.checkpoint` the one checkpoint format: safetensors + JSON
 :mod:`snnfunc.app.data`       MNIST (IDX files) and scikit-learn's 8x8 digits as tensors
+:mod:`snnfunc.app.events`     SHD/SSC (HDF5) and N-MNIST (``.bin``) binned to ``[N, T, C]``
 :mod:`snnfunc.app.plot`       rasters, traces, loss and robustness curves (matplotlib)
 :mod:`snnfunc.app.distributed`  data-parallel training under ``torchrun``
 :mod:`snnfunc.app.cli`        the ``snnfunc`` command (``python -m snnfunc``)
 ============================  ===============================================================
 
 The core (``import snnfunc``) never imports this package; this package imports its optional
-dependencies (scikit-learn, safetensors, tqdm, matplotlib) only where they are used.
+dependencies (scikit-learn, safetensors, tqdm, matplotlib, h5py) only where they are used.
 """
