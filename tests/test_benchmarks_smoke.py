@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,23 @@ def test_benchmark_script_runs_quick(script: str) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| implementation |" in out.stdout or "| encoder |" in out.stdout
     assert "snnfunc" in out.stdout or "torch.rand" in out.stdout
+
+
+def test_gpu_benchmark_runs_quick_under_the_triton_interpreter() -> None:
+    """benchmarks/gpu.py (prepared for a lent GPU) runs here on CPU tensors, its kernels under
+    TRITON_INTERPRET=1: its correctness table must show the Triton kernels equal to scan."""
+    pytest.importorskip("triton")
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py"), "--quick", "--no-peers"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TRITON_INTERPRET": "1"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith(("| lif", "| syn", "| ad"))]
+    assert len(rows) == 3 and all("| triton | 0 | 0 |" in row for row in rows), out.stdout
+    assert "### W2" in out.stdout and "LIF kernel alone, backward" in out.stdout
 
 
 def _broken_peers(root: Path) -> None:
