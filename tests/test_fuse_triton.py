@@ -6,7 +6,7 @@ also compiles ahead of time for the H200 (sm_90), so code the GPU compiler rejec
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import hypothesis.strategies as st
 import pytest
@@ -222,3 +222,48 @@ def test_kernels_compile_for_sm90(name: str, dtype: torch.dtype) -> None:
         assert ".target sm_90" in ptx
         # bit equality with torch: no contracted multiply-adds, no approximate division
         assert "fma.rn.f32" not in ptx and "div.full.f32" not in ptx, f"{name} {kind}"
+
+
+class _V(NamedTuple):
+    v: torch.Tensor
+
+
+def _every_op_step(state: _V, x: torch.Tensor, *, params: Any) -> tuple[torch.Tensor, _V]:
+    """A step that uses every op of the Triton dialect's tables once (and a few forms twice)."""
+    v = state.v
+    a = torch.tanh(v) + torch.sigmoid(x) - torch.exp(torch.clamp(v, max=2.0))
+    a = a + torch.expm1(torch.clamp(x, -1.0, 1.0)) * torch.erf(v)
+    b = torch.log(torch.abs(v) + 1.0) + torch.log1p(torch.relu(x)) - torch.sqrt(torch.abs(x))
+    b = b + torch.rsqrt(v * v + 1.0) + torch.reciprocal(x * x + 2.0) + torch.pow(v * v, 1.5)
+    c = torch.ceil(v) - torch.floor(x) + torch.sign(v) * torch.minimum(v, x) / 3.0
+    c = c + torch.maximum(v, -x) + torch.pow(v, 2) + torch.pow(x, -1.0) * 0.0
+    keep = torch.logical_and(v > -1.0, torch.logical_not(x >= 2.0)) | (v == 0.5)
+    h = torch.where(keep, 0.5 * v + 0.1 * (a + b + c), -v) + x
+    z = sf.surrogate.atan()(h - params.threshold)
+    return z, _V(torch.clamp(h - z * params.threshold, -3.0, 3.0))
+
+
+class _P(NamedTuple):
+    threshold: torch.Tensor
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
+def test_every_op_close_to_scan(dtype: torch.dtype) -> None:
+    g = torch.Generator().manual_seed(0)
+    xs = (torch.rand(6, 2, 40, generator=g, dtype=F64) * 3 - 1).to(dtype).requires_grad_(True)
+    state = _V(torch.zeros(2, 40, dtype=dtype))
+    params = _P(torch.full((40,), 0.8, dtype=dtype, requires_grad=True))
+    ref = _scan(_every_op_step, state, xs, params)
+    got = fuse(_every_op_step, backend="triton")(state, xs, params)
+    assert _op.LAST_RUN["forward"] == "triton"
+    eps = torch.finfo(dtype).eps
+    assert (got[0] != ref[0]).to(F64).mean() < 0.02  # a transcendental's last bit may flip one
+    torch.testing.assert_close(got[1].v, ref[1].v, rtol=256 * eps, atol=256 * eps)
+
+
+def test_every_op_compiles_for_sm90() -> None:
+    state = _V(torch.zeros(3))
+    plan = trace(_every_op_step, state, torch.zeros(3), _P(torch.zeros(3)))
+    for dtype in (F32, F16):
+        for kind, masks in (("forward", None), ("backward", ((True,), (True,)))):
+            assert _triton.compile_for(plan, kind, dtype, masks).asm["cubin"]

@@ -61,12 +61,12 @@ _UNARY: dict[Any, str] = {
     _aten.neg: "(-{0})",
     _aten.reciprocal: "_div(1.0, {0})",
     _aten.exp: "tl.exp({0})",
-    _aten.expm1: "libdevice.expm1({0})",
+    _aten.expm1: "_expm1({0})",
     _aten.log: "tl.log({0})",
-    _aten.log1p: "libdevice.log1p({0})",
+    _aten.log1p: "_log1p({0})",
     _aten.sqrt: "_sqrt({0})",
     _aten.rsqrt: "_div(1.0, _sqrt({0}))",
-    _aten.tanh: "libdevice.tanh({0})",
+    _aten.tanh: "_tanh({0})",
     _aten.sigmoid: "_div(1.0, 1.0 + tl.exp(-{0}))",
     _aten.abs: "tl.abs({0})",
     _aten.ceil: "tl.ceil({0})",
@@ -84,7 +84,7 @@ _BINARY: dict[Any, str] = {
     _aten.rsub: "({1} - {0})",
     _aten.mul: "({0} * {1})",
     _aten.div: "_div({0}, {1})",
-    _aten.pow: "libdevice.pow({0}, {1})",
+    _aten.pow: "_pow({0}, {1})",
     _aten.gt: "({0} > {1})",
     _aten.ge: "({0} >= {1})",
     _aten.lt: "({0} < {1})",
@@ -201,9 +201,69 @@ def _sqrt(x):  # correctly rounded (float32's tl.sqrt is approximate)
         r = tl.sqrt(x)
     return r
 
+{functions}
+"""
+_LIBDEVICE = """
+@triton.jit
+def _tanh(x):
+    return libdevice.tanh(x)
+
 
 @triton.jit
+def _expm1(x):
+    return libdevice.expm1(x)
+
+
+@triton.jit
+def _log1p(x):
+    return libdevice.log1p(x)
+
+
+@triton.jit
+def _pow(x, c):
+    return libdevice.pow(x, c)
+
 """
+# Triton's interpreter has no libdevice: there the same functions come from exp and log, with
+# the classic accurate forms (Kahan's expm1 and log1p), a few ulps from libm's.
+_PORTABLE = """
+@triton.jit
+def _expm1(x):
+    u = tl.exp(x)
+    d = u - 1.0
+    r = tl.where(u == 1.0, x, d * x / tl.log(u))
+    return tl.where((d == -1.0) | (u == float("inf")), d, r)
+
+
+@triton.jit
+def _log1p(x):
+    u = x + 1.0
+    d = u - 1.0
+    r = tl.where(d == 0.0, x, tl.log(u) * (x / d))
+    return tl.where(u == float("inf"), u, r)
+
+
+@triton.jit
+def _tanh(x):
+    e = _expm1(-2.0 * tl.abs(x))
+    t = -e / (e + 2.0)
+    return tl.where(x < 0, -t, t)
+
+
+@triton.jit
+def _pow(x, c):
+    r = tl.exp(c * tl.log(tl.abs(x)))
+    odd = tl.where(tl.floor(c * 0.5) * 2.0 != c, -1.0, 1.0)  # a whole odd c: (-x)^c = -(x^c)
+    return tl.where(x < 0, tl.where(c != tl.floor(c), float("nan"), r * odd), r)
+
+"""
+
+
+def _header(what: str, portable: bool) -> str:
+    return (
+        _HEADER.format(what=what, functions=_PORTABLE if portable else _LIBDEVICE)
+        + "\n@triton.jit\n"
+    )
 
 
 def _block(expr: str) -> str:
@@ -249,9 +309,10 @@ def _indent(lines: Sequence[str], indent: str) -> str:
     return "\n".join(indent + line for line in lines)
 
 
-def forward_source(plan: Plan) -> tuple[str, list[float]]:
+def forward_source(plan: Plan, *, portable: bool = False) -> tuple[str, list[float]]:
     """``snnfunc_forward(*xs, *state_0, *params, *ys, *state_T, K, *ps, T, E, x_step, BLOCK)``:
-    ``x_step`` is ``E`` (or 0 for a static input), ``ps`` the params' strides (0 or 1)."""
+    ``x_step`` is ``E`` (or 0 for a static input), ``ps`` the params' strides (0 or 1).
+    ``portable``: for Triton's interpreter (no libdevice)."""
     ns, nx, npar, ny = plan.num_state, plan.num_x, plan.num_params, plan.num_y
     dialect = TritonDialect()
     consts: list[float] = []
@@ -291,7 +352,7 @@ def forward_source(plan: Plan) -> tuple[str, list[float]]:
     ]
     final = [f"tl.store(f{i} + offs, sv{i}.to(f{i}.dtype.element_ty), mask=m)" for i in range(ns)]
     source = (
-        _HEADER.format(what="forward")
+        _header("forward", portable)
         + f"def snnfunc_forward({', '.join(args)}):\n"
         + _indent(lines, "    ")
         + "\n    for t in range(T):\n"
@@ -308,7 +369,7 @@ def forward_source(plan: Plan) -> tuple[str, list[float]]:
 
 
 def backward_source(
-    plan: Plan, y_mask: tuple[bool, ...], s_mask: tuple[bool, ...]
+    plan: Plan, y_mask: tuple[bool, ...], s_mask: tuple[bool, ...], *, portable: bool = False
 ) -> tuple[str, list[float]]:
     """``snnfunc_backward(*xs, *state_0, *params, *gys[y_mask], *gstate_T[s_mask], *gxs,
     *gstate_0, *gparams, W, K, *ps, T, E, x_step, BLOCK, STATIC)``; ``W``: scratch
@@ -452,7 +513,7 @@ def backward_source(
         ),
     ]
     source = (
-        _HEADER.format(what="backward")
+        _header("backward", portable)
         + f"def snnfunc_backward({', '.join(args)}):\n"
         + _indent(start, "    ")
         + "\n"

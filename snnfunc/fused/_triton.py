@@ -153,10 +153,11 @@ def kernel(plan: Plan, kind: str, masks: Any = None) -> Kernel:
     """The forward or (for ``masks``) backward kernel of ``plan``, generated once."""
     key = (id(plan), kind, masks, interpreting())
     if key not in _KERNELS:
+        portable = interpreting()  # the interpreter has no libdevice
         if kind == "forward":
-            source, consts = _emit_triton.forward_source(plan)
+            source, consts = _emit_triton.forward_source(plan, portable=portable)
         else:
-            source, consts = _emit_triton.backward_source(plan, *masks)
+            source, consts = _emit_triton.backward_source(plan, *masks, portable=portable)
         fn = _load(source, f"snnfunc_{kind}")
         _KERNELS[key] = Kernel(fn, consts, f"triton {kind} ({plan.describe()})")
         _KEEP[key] = plan  # id(plan) stays unique while the kernel is cached
