@@ -107,7 +107,8 @@ def test_a_temporal_model_runs_its_sequences_time_major() -> None:
     out = model(x)
     assert out.spikes.shape == (SMALL.num_steps, 5, SMALL.num_classes)
     ref = model.network.stepwise(model.params, x.transpose(0, 1))
-    assert torch.equal(out.spikes, ref.spikes) and torch.equal(out.membrane, ref.membrane)
+    torch.testing.assert_close(out.spikes, ref.spikes)  # the input GEMM's blocking differs
+    torch.testing.assert_close(out.membrane, ref.membrane)
     assert "neuron1.weight" in model.params and model.params["neuron1.weight"].shape == (24, 24)
     with pytest.raises(ValueError, match="num_steps is for static input"):
         model(x, num_steps=3)

@@ -165,7 +165,7 @@ class NeuronModel(Generic[S, P]):
             raise ValueError(
                 f"{self.name} has no params {unknown}; its params are {tuple(self.params)}"
             )
-        values = []
+        values: list[Any] = []
         for name, spec in self.params.items():
             value = overrides.get(name, spec.default)
             if value is None and not (name in overrides and spec.kind == "matrix"):

@@ -85,7 +85,8 @@ def recurrent(
     shares_z = _shares_z(model)
     if "z" in model.state and not shares_z:
         raise ValueError(f"model {model.name!r} has a state field 'z' that is not its spikes")
-    base_params_type, base_state_type = model.params_type, model.state_type
+    base_params_type: Any = model.params_type
+    base_state_type: Any = model.state_type
     n_params, n_state = len(model.params), len(model.state)
     stem = base_params_type.__name__.removesuffix("Params")
     module = __name__
@@ -95,12 +96,14 @@ def recurrent(
         fields = tuple(model.state) if shares_z else (*model.state, "z")
         state_type = _named_tuple(f"R{stem}State", fields, module)
     base_core = model.core
+    new_params: Any = params_type
+    new_state: Any = state_type
 
     def core(state: Any, x: Tensor, params: Any, firing: Firing) -> tuple[Tensor, Any]:
         base_state = base_state_type(*state[:n_state])
         base_params = base_params_type(*params[:n_params])
         z, new = base_core(base_state, x + F.linear(state.z, params.weight), base_params, firing)
-        return z, state_type(*new) if shares_z else state_type(*new, z)
+        return z, new_state(*new) if shares_z else new_state(*new, z)
 
     core.__name__ = core.__qualname__ = f"r{model.name}_core"
     core.__module__ = module
@@ -114,7 +117,7 @@ def recurrent(
 
         def constrain(params: Any) -> Any:
             fixed = base_constrain(base_params_type(*params[:n_params]))
-            return params_type(*fixed, params.weight)
+            return new_params(*fixed, params.weight)
 
     def membrane(state: Any) -> Tensor:
         return model.membrane(base_state_type(*state[:n_state]))
