@@ -691,7 +691,8 @@ def _write_plots(
     output = model(image)
     counts = output.spikes[:, 0].sum(0)
     guess = f"predicted {int(counts.argmax())}" if bool(counts.any()) else "no output spike"
-    sample = f"{config.dataset} test image 0: label {label}, {guess} (by spike count)"
+    what = "sample" if config.model.temporal else "image"
+    sample = f"{config.dataset} test {what} 0: label {label}, {guess} (by spike count)"
     layers = [h[:, 0].cpu() for h in output.hidden] + [output.spikes[:, 0].cpu()]
     names = []
     for k, h in enumerate(layers[:-1]):
@@ -700,6 +701,9 @@ def _write_plots(
         conv = f"{kind}, rows grouped by channel"
         names.append(f"hidden {k + 1}: " + (conv if h.dim() > 2 else f"{shape} neurons"))
     names.append(f"output: {layers[-1].shape[1]} classes")
+    if config.model.temporal:  # the input is spikes too: show it first
+        layers.insert(0, image[0].flatten(1).cpu())
+        names.insert(0, f"input: {layers[0].shape[1]} units")
     readout, _ = model.network.neurons[-1]
     threshold = torch.as_tensor(readout.params_of(model.params).threshold).float().mean()
     ends = list(itertools.accumulate(int(h.get("batches", 0)) for h in history))
