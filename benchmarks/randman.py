@@ -40,7 +40,9 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("neuron", args.neuron)) if v}
-    rows = []
+    print(f"threads {torch.get_num_threads()}, torch {torch.__version__}")
+    print("| task | net | epochs | test acc. (spike count) | (membrane) | train | wall |")
+    print("|---|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for label, shuffle in (("randman", False), ("randman, time shuffled", True)):
             config = preset(
@@ -54,16 +56,13 @@ def main() -> None:
             tic = time.perf_counter()
             metrics = run(config)
             wall = time.perf_counter() - tic
-            rows.append(
+            print(
                 f"| {label} | {config.model.neuron} {config.model.hidden} | "
                 f"{config.epochs} | {100 * metrics['test_accuracy']:.1f}% | "
                 f"{100 * metrics['test_accuracy_membrane']:.1f}% | "
-                f"{metrics['train_seconds']:.0f} s | {wall:.0f} s |"
+                f"{metrics['train_seconds']:.0f} s | {wall:.0f} s |",
+                flush=True,
             )
-    print(f"threads {torch.get_num_threads()}, torch {torch.__version__}")
-    print("| task | net | epochs | test acc. (spike count) | (membrane) | train | wall |")
-    print("|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
 
 
 if __name__ == "__main__":
