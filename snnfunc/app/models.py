@@ -17,6 +17,10 @@ Architectures (``C`` classes, every ``->`` a neuron layer of ``config.neuron``):
 * ``conv``: ``Conv(k) -> MaxPool2 -> Conv(k) -> MaxPool2 -> flatten -> Linear(., C)``
   (``hidden`` = the two channel counts), in the spirit of spikingtorch's conv SNN.
 
+With ``temporal=True`` the input is a sequence ``[B, T, *input_shape]`` (a temporal dataset's
+batch), fed to the network time-major with no encoder. A recurrent neuron (``rlif``,
+``rsynaptic``, ``radlif``) trains its ``[N, N]`` weight as ``neuron<k>.weight`` (``fcn`` only).
+
 The output layer is spiking too; its membrane ``[T, B, C]`` feeds the membrane losses. A static
 image is shown for ``T`` steps: the layerwise interpreter (:func:`forward`) computes the first
 layer's current once per batch and runs each neuron layer over all steps at once (fused where
