@@ -168,3 +168,22 @@ def test_recurrent_layer_errors_name_the_problem() -> None:
     params["rec.weight"] = torch.zeros(3, 3)
     with pytest.raises(ValueError, match=r"params.weight must be \[N, N\] = \[4, 4\]"):
         net.forward(params, torch.rand(2, 3), num_steps=2)
+
+
+@pytest.mark.parametrize("cls_name", ["RLIF", "RSynaptic", "RAdLIF"])
+def test_nn_recurrent_modules_train_their_weight(cls_name: str) -> None:
+    from snnfunc import nn as snn
+
+    cls = getattr(snn, cls_name)
+    layer = cls(threshold=0.5, size=6, generator=torch.Generator().manual_seed(0))
+    assert dict(layer.named_parameters()).keys() == {"weight"}
+    assert layer.weight.shape == (6, 6) and layer.weight.abs().max() <= 6**-0.5
+    xs = torch.rand(9, 2, 6, generator=torch.Generator().manual_seed(1)) * 2
+    spikes, _ = layer.unroll(xs)
+    model = cls.model
+    want, _ = sf.scan(partial(model.step, params=layer.params), model.init((2, 6)), xs)
+    assert spikes.sum() > 0 and torch.equal(spikes, want)
+    spikes.sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=f"{cls_name} needs its \\[N, N\\] weight"):
+        cls(threshold=0.5)
