@@ -27,8 +27,12 @@ from snnfunc.neurons import LapicqueParams as LapicqueParams
 from snnfunc.neurons import LapicqueState as LapicqueState
 from snnfunc.neurons import LIFParams as LIFParams
 from snnfunc.neurons import LIFState as LIFState
+from snnfunc.neurons import RAdLIFParams as RAdLIFParams
+from snnfunc.neurons import RAdLIFState as RAdLIFState
 from snnfunc.neurons import RLIFParams as RLIFParams
 from snnfunc.neurons import RLIFState as RLIFState
+from snnfunc.neurons import RSynapticParams as RSynapticParams
+from snnfunc.neurons import RSynapticState as RSynapticState
 from snnfunc.neurons import SynapticParams as SynapticParams
 from snnfunc.neurons import SynapticState as SynapticState
 from snnfunc.neurons import adlif_init as adlif_init
@@ -43,8 +47,12 @@ from snnfunc.neurons import lapicque_init as lapicque_init
 from snnfunc.neurons import lapicque_step as lapicque_step
 from snnfunc.neurons import lif_init as lif_init
 from snnfunc.neurons import lif_step as lif_step
+from snnfunc.neurons import radlif_init as radlif_init
+from snnfunc.neurons import radlif_step as radlif_step
 from snnfunc.neurons import rlif_init as rlif_init
 from snnfunc.neurons import rlif_step as rlif_step
+from snnfunc.neurons import rsynaptic_init as rsynaptic_init
+from snnfunc.neurons import rsynaptic_step as rsynaptic_step
 from snnfunc.neurons import synaptic_init as synaptic_init
 from snnfunc.neurons import synaptic_step as synaptic_step
 from snnfunc.reset import Firing as Firing

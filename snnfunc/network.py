@@ -1,4 +1,4 @@
-"""A feed-forward network written once, as a tuple of layer specs, and the interpreters that run it.
+"""A network written once, as a tuple of layer specs, and the interpreters that run it.
 
 A :class:`Network` is an input shape and a tuple of small, frozen layer specs::
 
@@ -21,7 +21,8 @@ from the tuple, by one interpreter each:
   :meth:`Network.init`;
 * **layerwise**, the fast path: :meth:`Network.forward` runs each neuron layer over all ``T``
   steps at once (fused where :data:`snnfunc.fused.FUSED` has the model, else ``scan`` of its
-  unchecked step), with a static input's first stateless layers computed once per batch;
+  unchecked step; a recurrent layer per step as one matmul plus its base model's update), with a
+  static input's first stateless layers computed once per batch;
 * **NIR export**: :meth:`Network.bind` gives the layers :func:`snnfunc.interop.nir.to_nir` reads.
 
 The layerwise forward equals the stepwise scan (values and gradients; tested). A stateless spec is
@@ -44,7 +45,7 @@ from torch import Tensor
 from snnfunc._checks import check_int_at_least
 from snnfunc.compose import Layer, neuron, sequential
 from snnfunc.fused import FUSED
-from snnfunc.neurons import NeuronModel
+from snnfunc.neurons import NeuronModel, recurrent_base
 from snnfunc.reset import Firing
 from snnfunc.scan import StepFn, scan
 
@@ -245,6 +246,11 @@ class Neuron:
         learn: params fields that are trained: each is a tensor ``NAME.FIELD`` of the layer's
             per-example shape (one value per neuron, ``[N]`` or ``[C, H, W]``) in the params
             dict, initialised to its value in ``params``.
+
+    A model with a ``"matrix"`` param (the recurrent models' ``weight``, ``[N, N]``) always
+    trains it, as ``NAME.FIELD`` in the params dict, on flat layers ``[N]`` only. Its value in
+    ``params`` may be ``None`` (drawn by PyTorch's default fan-in init, ``U(-1/sqrt(N),
+    1/sqrt(N))``) or a ``[N, N]`` tensor, the initial value.
     """
 
     name: str
@@ -275,12 +281,31 @@ class Neuron:
                 )
         if len(set(self.learn)) != len(self.learn):
             raise ValueError(f"learn names a param twice: {self.learn}")
+        for name in self.matrices:
+            value = getattr(self.params, name)
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"params.{name} must be None (fan-in init) or a Tensor [N, N] (its initial "
+                    f"value), got {type(value).__name__}"
+                )
+
+    @property
+    def matrices(self) -> tuple[str, ...]:
+        """The model's ``"matrix"`` params (trained ``[N, N]`` weights), e.g. ``("weight",)``."""
+        return tuple(k for k, f in self.model.params.items() if f.kind == "matrix")
 
     def out_shape(self, shape: Shape) -> Shape:
+        if self.matrices and len(shape) != 1:
+            raise ValueError(
+                f"Neuron {self.name!r}: the {self.model.name} model's [N, N] param "
+                f"{self.matrices[0]!r} needs a flat layer [N], got {shape} (put Flatten() first)"
+            )
         return shape
 
     def param_shapes(self, shape: Shape) -> dict[str, Shape]:
-        return {f"{self.name}.{name}": shape for name in self.learn}
+        out = {f"{self.name}.{name}": shape for name in self.learn}
+        out.update({f"{self.name}.{name}": (shape[0], shape[0]) for name in self.matrices})
+        return out
 
     def init(
         self,
@@ -290,8 +315,7 @@ class Neuron:
         dtype: torch.dtype,
         device: torch.device | str | None,
     ) -> dict[str, Tensor]:
-        del generator  # learnable params start at their configured value
-        return {
+        out = {  # learnable params start at their configured value
             f"{self.name}.{name}": torch.broadcast_to(
                 torch.as_tensor(getattr(self.params, name), dtype=dtype), shape
             )
@@ -299,12 +323,21 @@ class Neuron:
             .to(device)
             for name in self.learn
         }
+        for name in self.matrices:
+            key, value = f"{self.name}.{name}", getattr(self.params, name)
+            if value is None:  # nn.Linear's default init, fan-in N
+                u = torch.rand((shape[0], shape[0]), generator=generator, dtype=dtype)
+                out[key] = ((2 * u - 1) * shape[0] ** -0.5).to(device)
+            else:
+                out[key] = torch.as_tensor(value).detach().to(dtype=dtype, device=device).clone()
+        return out
 
     def params_of(self, params: Params) -> Any:
-        """The model's params, with the ``learn`` fields taken from ``params``."""
-        if not self.learn:
+        """The model's params, with the ``learn`` and matrix fields taken from ``params``."""
+        trained = (*self.learn, *self.matrices)
+        if not trained:
             return self.params
-        return self.params._replace(**{k: params[f"{self.name}.{k}"] for k in self.learn})
+        return self.params._replace(**{k: params[f"{self.name}.{k}"] for k in trained})
 
     def layer(self, params: Params) -> Layer:
         """The checked neuron layer ``neuron(model.step, params, **firing options)``."""
@@ -318,9 +351,18 @@ class Neuron:
 
         Fused (:data:`snnfunc.fused.FUSED`, the same numbers as ``scan`` of the step) unless the
         membrane is recorded or the model has no fused scan; otherwise ``scan`` of its unchecked
-        step (the fused scan and ``scan`` check the inputs once).
+        step (the fused scan and ``scan`` check the inputs once). A recurrent model
+        (:func:`~snnfunc.neurons.recurrent_base` is not ``None``) runs one recurrent matmul and
+        its base model's core per step (:func:`_recurrent_run`).
         """
         model, values, firing = self.model, self.params_of(params), self.firing
+        base = recurrent_base(model)
+        if base is not None or record:  # the unchecked paths: check one step's inputs once
+            first = xs if num_steps is not None else xs[0]
+            blank = model.init(tuple(first.shape), dtype=first.dtype, device=first.device)
+            model.check(blank, first, values)
+        if base is not None and not record:
+            return _recurrent_run(model, base, values, firing, xs, num_steps), None
         first = xs if num_steps is not None else xs[0]
         state = model.init(tuple(first.shape), dtype=first.dtype, device=first.device)
         step = model.bind(values, firing)
@@ -338,6 +380,42 @@ class Neuron:
         else:
             spikes, _ = scan(step, state, xs, num_steps=num_steps)
         return spikes, None
+
+
+def _recurrent_run(
+    model: NeuronModel[Any, Any],
+    base: NeuronModel[Any, Any],
+    values: Any,
+    firing: Firing,
+    xs: Tensor,
+    num_steps: int | None,
+) -> Tensor:
+    """A recurrent layer (:func:`~snnfunc.neurons.recurrent.recurrent` of ``base``) over all
+    steps: currents ``[T, B, N]`` (the input projection of all ``T`` already done, in one
+    matmul) -> spikes ``[T, B, N]``.
+
+    Per step: one recurrent matmul, ``x_t + F.linear(z, W)`` as the recurrent core writes it,
+    then the base model's unchecked core on ``[B, N]`` (bound once). The same numbers as the
+    stepwise core. The base model's fused scan on a ``[1, B, N]`` slice gives the same numbers
+    too but was slower here (the fused operator's per-call cost exceeds the few pointwise ops
+    it saves; ``benchmarks/recurrent_layer.py`` measures both).
+    """
+    n_base = len(base.params)
+    base_values = base.params_type(*values[:n_base])
+    weight: Tensor = values[n_base]
+    first = xs if num_steps is not None else xs[0]
+    length = num_steps if num_steps is not None else xs.shape[0]
+    model.check(
+        model.init(tuple(first.shape), dtype=first.dtype, device=first.device), first, values
+    )
+    state = base.init(tuple(first.shape), dtype=first.dtype, device=first.device)
+    z = torch.zeros_like(first)
+    step = base.bind(base_values, firing)
+    spikes = []
+    for t in range(length):
+        z, state = step(state, (xs if num_steps is not None else xs[t]) + F.linear(z, weight))
+        spikes.append(z)
+    return torch.stack(spikes)
 
 
 class NetOutput(NamedTuple):

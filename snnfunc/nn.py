@@ -44,6 +44,9 @@ __all__ = [
     "IF",
     "ALIF",
     "AdLIF",
+    "RLIF",
+    "RSynaptic",
+    "RAdLIF",
     "Sequential",
 ]
 
@@ -163,6 +166,16 @@ class BuiltinNeuron(Neuron):
 
     The classes :class:`LIF`, :class:`Synaptic`, ... are made from :data:`snnfunc.neurons.MODELS`
     (one per model, :data:`MODULES`); ``learn`` and ``size`` as :class:`Neuron`.
+
+    A recurrent model's ``[N, N]`` weight (:class:`RLIF`, :class:`RSynaptic`, :class:`RAdLIF`)
+    is always an ``nn.Parameter``: given as ``weight=`` or, with ``size=N``, drawn like
+    ``nn.Linear(N, N)``'s weight, ``U(-1/sqrt(N), 1/sqrt(N))``, from ``generator``.
+
+    >>> import torch
+    >>> rnn = RLIF(0.9, size=4, generator=torch.Generator().manual_seed(0))
+    >>> spikes, state = rnn.unroll(torch.rand(10, 2, 4))
+    >>> spikes.shape, state.z.shape, [name for name, _ in rnn.named_parameters()]
+    (torch.Size([10, 2, 4]), torch.Size([2, 4]), ['weight'])
     """
 
     model: ClassVar[NeuronModel[Any, Any]]
@@ -176,10 +189,12 @@ class BuiltinNeuron(Neuron):
         reset: Reset = "subtract",
         reset_delay: bool = False,
         detach_reset: bool = True,
+        generator: torch.Generator | None = None,
         **named: float | Tensor,
     ) -> None:
         model = self.model
         fields = tuple(model.params)
+        matrices = tuple(k for k, spec in model.params.items() if spec.kind == "matrix")
         if len(values) > len(fields):
             raise TypeError(
                 f"{type(self).__name__} takes at most {len(fields)} params {fields}, "
@@ -188,9 +203,21 @@ class BuiltinNeuron(Neuron):
         twice = sorted(set(fields[: len(values)]) & set(named))
         if twice:
             raise TypeError(f"{type(self).__name__} got params {twice} by position and by name")
-        params = model.default_params(**dict(zip(fields, values, strict=False)), **named)
+        given = {**dict(zip(fields, values, strict=False)), **named}
+        for name in matrices:
+            if name not in given:
+                if size is None:
+                    raise ValueError(
+                        f"{type(self).__name__} needs its [N, N] {name}: pass {name}= or size=N"
+                    )
+                u = torch.rand((size, size), generator=generator)
+                given[name] = (2 * u - 1) * size**-0.5
+        params = model.default_params(**given)
         firing = Firing(spike_fn, reset, reset_delay, detach_reset)
         cell = BUILTIN_CELLS[model.name]
+        if matrices and learn is not True:
+            names = set() if learn is False else {learn} if isinstance(learn, str) else set(learn)
+            learn = tuple(names | set(matrices))
         super().__init__(cell, params, learn=learn, size=size, **firing.options())
 
 
@@ -219,6 +246,9 @@ Synaptic = MODULES["synaptic"]
 IF = MODULES["if"]
 ALIF = MODULES["alif"]
 AdLIF = MODULES["adlif"]
+RLIF = MODULES["rlif"]
+RSynaptic = MODULES["rsynaptic"]
+RAdLIF = MODULES["radlif"]
 
 
 def _is_stateful(module: nn.Module) -> bool:

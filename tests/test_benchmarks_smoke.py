@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ["w1_lif_layer.py", "w2_training_step.py", "w3_rate_encoding.py"]
+SCRIPTS = ["w1_lif_layer.py", "w2_training_step.py", "w3_rate_encoding.py", "recurrent_layer.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

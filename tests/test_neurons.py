@@ -45,6 +45,12 @@ PARAMS: dict[str, Callable[[int], Any]] = {
     "adlif": lambda n: sf.AdLIFParams(
         _lin(0.3, 0.5, n), _full(0.9, n), _full(0.3, n), _full(0.5, n), _full(0.5, n)
     ),
+    "rsynaptic": lambda n: sf.neurons.RSynapticParams(
+        *PARAMS["synaptic"](n), torch.linspace(-0.4, 0.4, n * n, dtype=F64).reshape(n, n)
+    ),
+    "radlif": lambda n: sf.neurons.RAdLIFParams(
+        *PARAMS["adlif"](n), torch.linspace(-0.4, 0.4, n * n, dtype=F64).reshape(n, n)
+    ),
 }
 # The threshold a spike is compared with at the next step, where it is not params.threshold.
 EFFECTIVE_THRESHOLD: dict[str, Callable[[Any, Any], Tensor]] = {
@@ -227,6 +233,8 @@ def _closed_form(model: str, x: float, t: int) -> float:
     if model in ("lif", "alif", "rlif"):
         b = 0.9
         return x * (1 - b**t) / (1 - b)
+    if model in ("rsynaptic", "radlif"):  # no spikes: no recurrent current
+        return _closed_form(model[1:], x, t)
     if model == "adlif":  # a = 0 and no spikes: w stays 0, v -> x (input scaled by 1 - beta)
         return x * (1 - 0.9**t)
     if model == "lapicque":  # R=5, C=2, dt=1: beta = 1 - 1/10, input scale 1/2
@@ -250,6 +258,8 @@ CLOSED = {
     "synaptic": sf.SynapticParams(0.6, 0.9, 1e9),
     "alpha": sf.AlphaParams(0.9, 0.6, 1e9),
     "adlif": sf.AdLIFParams(0.9, 0.5, 0.0, 1.0, 1e9),
+    "rsynaptic": sf.neurons.RSynapticParams(0.6, 0.9, 1e9, torch.ones(4, 4, dtype=F64)),
+    "radlif": sf.neurons.RAdLIFParams(0.9, 0.5, 0.0, 1.0, 1e9, torch.ones(4, 4, dtype=F64)),
 }
 
 

@@ -207,6 +207,7 @@ def test_checkpointed_scan_is_bit_for_bit_the_plain_scan() -> None:
 # --- the boundary checks read metadata only: they trace under vmap and torch.compile --------
 @pytest.mark.parametrize("name", NAMES)
 def test_checked_steps_compile_fullgraph_and_vmap(name: str) -> None:
+    torch._dynamo.reset()  # one compile per model: more models than dynamo's recompile limit
     init, step = _model(name)
     params = _params(name, F32)
     xs = torch.rand(4, 3, N, generator=torch.Generator().manual_seed(0)) * 1.5

@@ -328,7 +328,7 @@ def _loss_rows() -> list[Bad]:
         Bad("train-neuron", lambda: preset(neuron="hh"), ValueError,
             re.escape(f"neuron must be one of {NEURONS}, got 'hh'")),
         Bad("train-dataset", lambda: preset(dataset="cifar"), ValueError,
-            r"dataset must be one of \('digits', 'mnist'\), got 'cifar'"),
+            r"dataset must be one of \('digits', 'mnist', .*\), got 'cifar'"),
         Bad("train-epochs", lambda: preset(epochs=0), ValueError,
             r"epochs must be a positive int, got 0"),
         Bad("train-lr", lambda: preset(lr=-1.0), ValueError,

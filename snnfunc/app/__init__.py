@@ -9,7 +9,9 @@ module                        what
                               loop and ``run(config)``, which writes the run's files
 :mod:`snnfunc.app.evaluate`   ``evaluate``, ``evaluate_checkpoint``, ``attack_checkpoint``
 :mod:`snnfunc.app.checkpoint` the one checkpoint format: safetensors + JSON
-:mod:`snnfunc.app.data`       MNIST (IDX files) and scikit-learn's 8x8 digits as tensors
+:mod:`snnfunc.app.data`       MNIST (IDX files) and scikit-learn's 8x8 digits as tensors;
+                              temporal (sequence) datasets, ``sequence_loader``
+:mod:`snnfunc.app.randman`    Randman, a spike-timing task generated from a seed
 :mod:`snnfunc.app.events`     SHD/SSC (HDF5) and N-MNIST (``.bin``) binned to ``[N, T, C]``
 :mod:`snnfunc.app.plot`       rasters, traces, loss and robustness curves (matplotlib)
 :mod:`snnfunc.app.distributed`  data-parallel training under ``torchrun``

@@ -125,8 +125,9 @@ def _neuron_param_names() -> dict[str, tuple[str, ...]]:
 
     names: dict[str, tuple[str, ...]] = {}
     for neuron in NEURONS:
-        for name in MODELS[neuron].params:
-            names[name] = (*names.get(name, ()), neuron)
+        for name, spec in MODELS[neuron].params.items():
+            if spec.kind != "matrix":  # a recurrent weight is trained, never set by a flag
+                names[name] = (*names.get(name, ()), neuron)
     return names
 
 
@@ -149,12 +150,20 @@ def add_train(subparsers: Subparsers) -> None:
         ),
     )
     p.add_argument(
-        "--dataset", choices=tuple(DATASETS), default="digits", help="digits: 8x8, bundled"
+        "--dataset",
+        choices=tuple(DATASETS),
+        default="digits",
+        help="digits: 8x8, bundled; randman: spike timing, generated (a recurrent preset)",
     )
     p.add_argument(
         "--data-dir",
         default=None,
         help="directory of the MNIST IDX files (default: ../shared/data/mnist if present)",
+    )
+    p.add_argument(
+        "--shuffle-time",
+        action="store_true",
+        help="temporal datasets: shuffle each sample's time bins (the control of a timing task)",
     )
     model = p.add_argument_group("model")
     model.add_argument(
@@ -268,6 +277,8 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         given["neuron_params"] = neuron_params
     given["progress"] = not given.pop("no_progress")
     given["plots"] = not given.pop("no_plots")
+    if not given.get("shuffle_time"):
+        given.pop("shuffle_time", None)
     return preset(dataset, arch, **given)
 
 

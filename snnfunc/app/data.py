@@ -1,10 +1,18 @@
-"""Datasets as tensors: MNIST from its IDX files, and scikit-learn's bundled 8x8 digits.
+"""Datasets as tensors: MNIST from its IDX files, scikit-learn's bundled 8x8 digits, and
+temporal (sequence) datasets such as Randman (:mod:`snnfunc.app.randman`).
 
 Nothing is downloaded: MNIST is read from a directory the user provides (the project's tests use
-``../shared/data/mnist`` beside the repository), and the digits ship with scikit-learn (imported
-only when :func:`load_digits` is called).
+``../shared/data/mnist`` beside the repository), the digits ship with scikit-learn (imported
+only when :func:`load_digits` is called), and Randman is generated from a seed.
 
-Images come back as ``[N, 1, H, W]`` float32 in [0, 1], labels as ``[N]`` int64.
+Images come back as ``[N, 1, H, W]`` float32 in [0, 1], labels as ``[N]`` int64. A temporal
+dataset (``DatasetInfo.temporal``) holds sequences ``[N, T, *input_shape]`` float32 (spike counts
+per time bin) in the same :class:`Dataset` (field ``images``); a model feeds them to the network
+time-major, ``[T, B, *input_shape]``, with no encoder. A loader of events,
+``load(data_dir, split, *, num_bins) -> (inputs [N, T, C], labels [N])``, registers in one line
+with :func:`sequence_loader`::
+
+    "shd": DatasetInfo((700,), 20, sequence_loader(load_shd, num_bins=100), temporal=True),
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -31,6 +39,7 @@ __all__ = [
     "load_dataset",
     "default_mnist_dir",
     "batches",
+    "sequence_loader",
 ]
 
 # IDX type byte -> (torch dtype, bytes per element); multi-byte values are big-endian.
@@ -50,9 +59,9 @@ _MNIST_FILES = {
 
 
 class Dataset(NamedTuple):
-    """A labelled image set held in memory."""
+    """A labelled set held in memory: images, or sequences of a temporal dataset."""
 
-    images: Tensor  # [N, 1, H, W] float32 in [0, 1]
+    images: Tensor  # [N, 1, H, W] float32 in [0, 1]; temporal: [N, T, *input_shape] float32
     labels: Tensor  # [N] int64 class indices
 
 
@@ -221,15 +230,42 @@ def _load_mnist_default(split: str, data_dir: str | Path | None) -> Dataset:
 class DatasetInfo(NamedTuple):
     """A dataset by name: what a model for it takes, and how to load a split."""
 
-    input_shape: tuple[int, ...]  # one image, (channels, height, width)
+    input_shape: tuple[int, ...]  # one image (channels, height, width); temporal: one step's
     num_classes: int
     load: Callable[[str, str | Path | None], Dataset]  # (split, data_dir) -> Dataset
+    temporal: bool = False  # sequences [N, T, *input_shape], fed time-major with no encoder
+
+
+def sequence_loader(
+    load: Callable[..., tuple[Tensor, Tensor]], **options: Any
+) -> Callable[[str, str | Path | None], Dataset]:
+    """A :class:`DatasetInfo` ``load`` from an event loader
+    ``load(data_dir, split, **options) -> (inputs [N, T, C], labels [N])`` that needs a
+    ``data_dir`` (``--data-dir``; a clear error when none is given)."""
+
+    def load_split(split: str, data_dir: str | Path | None) -> Dataset:
+        if data_dir is None:
+            name = getattr(load, "__name__", "this loader")
+            raise FileNotFoundError(f"{name} needs --data-dir DIR (nothing is downloaded)")
+        inputs, labels = load(data_dir, split, **options)
+        return Dataset(inputs.float(), labels.long())
+
+    return load_split
+
+
+def _load_randman(split: str, data_dir: str | Path | None) -> Dataset:
+    from snnfunc.app.randman import load_randman
+
+    del data_dir  # generated from a seed (RandmanConfig's defaults)
+    inputs, labels = load_randman(split)
+    return Dataset(inputs, labels)
 
 
 DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
     {
         "digits": DatasetInfo((1, 8, 8), 10, lambda split, data_dir: load_digits(split)),
         "mnist": DatasetInfo((1, 28, 28), 10, _load_mnist_default),
+        "randman": DatasetInfo((100,), 10, _load_randman, temporal=True),
     }
 )
 """The datasets :func:`load_dataset` (and ``snnfunc train --dataset``) know, by name."""
@@ -249,7 +285,8 @@ def batches(
     generator: torch.Generator | None = None,
     drop_last: bool = False,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Minibatches ``(images [B, ...], labels [B])`` of an in-memory dataset.
+    """Minibatches ``(images [B, ...], labels [B])`` of an in-memory dataset (batch-major, as
+    held: a temporal dataset's batch is ``[B, T, ...]``).
 
     Args:
         data: the dataset.

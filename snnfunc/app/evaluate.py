@@ -16,7 +16,7 @@ from torch import Tensor
 
 from snnfunc._checks import check_choice, check_int_at_least
 from snnfunc.app.checkpoint import load_checkpoint
-from snnfunc.app.data import Dataset, batches, load_dataset
+from snnfunc.app.data import DATASETS, Dataset, batches, load_dataset
 from snnfunc.app.models import Model, NetOutput
 from snnfunc.attacks import _check_eps, fgsm, pgd
 from snnfunc.encode import rate
@@ -85,11 +85,7 @@ def evaluate_checkpoint(
     if name is None:
         raise ValueError(f"{checkpoint} does not record its dataset; pass dataset= (--dataset)")
     data = load_dataset(name, "test", data_dir or train_settings.get("data_dir"))
-    if tuple(data.images.shape[1:]) != model.config.input_shape:
-        raise ValueError(
-            f"dataset {name!r} has images {tuple(data.images.shape[1:])} but the checkpoint's "
-            f"model takes {model.config.input_shape}"
-        )
+    _check_fits(name, data, model)
     result: dict[str, Any] = dict(
         evaluate(
             model,
@@ -102,6 +98,18 @@ def evaluate_checkpoint(
     )
     result.update(dataset=name, checkpoint=str(checkpoint))
     return result
+
+
+def _check_fits(name: str, data: Dataset, model: Model) -> None:
+    """The dataset's examples are what the checkpoint's model takes (images or sequences)."""
+    temporal = model.config.temporal
+    shape = tuple(data.images.shape[2:] if temporal else data.images.shape[1:])
+    if DATASETS[name].temporal != temporal or shape != model.config.input_shape:
+        what = "sequences of steps" if DATASETS[name].temporal else "images"
+        raise ValueError(
+            f"dataset {name!r} has {what} {tuple(data.images.shape[1:])} but the checkpoint's "
+            f"model takes {'sequences of ' if temporal else ''}{model.config.input_shape}"
+        )
 
 
 # --- a saved model (the `snnfunc attack` command) -------------------------------------------
@@ -162,12 +170,13 @@ def attack_checkpoint(
     name = dataset or trained.get("dataset")
     if name is None:
         raise ValueError(f"{checkpoint} does not record its dataset; pass dataset= (--dataset)")
-    data = load_dataset(name, "test", data_dir or trained.get("data_dir"))
-    if tuple(data.images.shape[1:]) != model.config.input_shape:
+    if model.config.temporal:
         raise ValueError(
-            f"dataset {name!r} has images {tuple(data.images.shape[1:])} but the checkpoint's "
-            f"model takes {model.config.input_shape}"
+            f"{checkpoint} is a model of sequences (a temporal dataset): the attacks perturb "
+            "image pixels in [0, 1] and do not apply to spike sequences"
         )
+    data = load_dataset(name, "test", data_dir or trained.get("data_dir"))
+    _check_fits(name, data, model)
     if max_samples is not None:
         data = Dataset(data.images[:max_samples], data.labels[:max_samples])
     loss_name = trained.get("loss", "membrane_ce")

@@ -17,6 +17,10 @@ Architectures (``C`` classes, every ``->`` a neuron layer of ``config.neuron``):
 * ``conv``: ``Conv(k) -> MaxPool2 -> Conv(k) -> MaxPool2 -> flatten -> Linear(., C)``
   (``hidden`` = the two channel counts), in the spirit of spikingtorch's conv SNN.
 
+With ``temporal=True`` the input is a sequence ``[B, T, *input_shape]`` (a temporal dataset's
+batch), fed to the network time-major with no encoder. A recurrent neuron (``rlif``,
+``rsynaptic``, ``radlif``) trains its ``[N, N]`` weight as ``neuron<k>.weight`` (``fcn`` only).
+
 The output layer is spiking too; its membrane ``[T, B, C]`` feeds the membrane losses. A static
 image is shown for ``T`` steps: the layerwise interpreter (:func:`forward`) computes the first
 layer's current once per batch and runs each neuron layer over all steps at once (fused where
@@ -70,10 +74,11 @@ __all__ = [
 NEURONS: tuple[str, ...] = tuple(
     name
     for name, model in NEURON_MODELS.items()
-    if all(spec.default is not None for spec in model.params.values())  # no required weights
+    if all(spec.default is not None or spec.kind == "matrix" for spec in model.params.values())
 )
 """The neuron models a :class:`ModelConfig` can use: every registered model whose params all
-have defaults (``rlif`` needs a recurrent weight matrix)."""
+have defaults, but for ``[N, N]`` matrices (the recurrent models' weights), which the network
+trains (``neuron<k>.weight``, fan-in init)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,10 @@ class ModelConfig:
 
     Attributes:
         arch: a key of :data:`ARCHITECTURES` (``"fcn"`` or ``"conv"``).
-        input_shape: one example's shape ``(channels, height, width)``.
+        input_shape: one example's shape ``(channels, height, width)``; with ``temporal``,
+            one time step's (``(C,)`` for ``fcn``).
+        temporal: the input is a sequence: ``model(x)`` takes ``x [B, T, *input_shape]`` (batch
+            major, as datasets hold it) and runs the network on it time-major, ``[T, B, ...]``.
         num_classes: output neurons ``C``.
         hidden: fcn: hidden layer widths; conv: the two conv layers' channel counts.
         neuron: a model of :data:`NEURONS` (every layer).
@@ -95,7 +103,8 @@ class ModelConfig:
         reset_delay: snnTorch's one-step-late reset (the tutorial's default).
         surrogate: name of a :mod:`snnfunc.surrogate` factory, with its default slope
             (``"heaviside"``: the gradient is the spike itself, as tutorial 3 describes).
-        num_steps: default number of steps ``T`` a static image is shown for.
+        num_steps: default number of steps ``T`` a static image is shown for (not used with
+            ``temporal``: a sequence has its own ``T``).
         kernel_size: conv kernel size.
         padding: conv zero padding.
     """
@@ -113,6 +122,7 @@ class ModelConfig:
     num_steps: int = 25
     kernel_size: int = 5
     padding: int = 0
+    temporal: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
@@ -128,7 +138,14 @@ class ModelConfig:
         check_int_at_least("num_steps", self.num_steps, 1)
         check_int_at_least("kernel_size", self.kernel_size, 1)
         check_int_at_least("padding", self.padding, 0)
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+        if not isinstance(self.temporal, bool):
+            raise TypeError(f"temporal must be a bool, got {type(self.temporal).__name__}")
+        if self.temporal:
+            if not self.input_shape or min(self.input_shape) < 1:
+                raise ValueError(
+                    f"input_shape must be one step's shape, positive ints, got {self.input_shape}"
+                )
+        elif len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ValueError(
                 f"input_shape must be (channels, height, width) of positive ints, "
                 f"got {self.input_shape}"
@@ -193,6 +210,11 @@ def _check_neuron_params(config: ModelConfig) -> dict[str, float]:
         )
     values: dict[str, float] = {}
     for name, value in config.neuron_params.items():
+        if model.params[name].kind == "matrix":
+            raise ValueError(
+                f"neuron_params[{name!r}]: the {config.neuron} model's {name} is an [N, N] "
+                "matrix the network trains (neuron<k>.weight); it cannot be set here"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"neuron_params[{name!r}] must be a float, got {value!r}")
         if not math.isfinite(value):
@@ -239,8 +261,11 @@ neuron layer of the configured kind."""
 
 def neuron_params(config: ModelConfig) -> Any:
     """The params of the configured neuron: the config's values for the fields it sets, the
-    model's registered defaults for the others."""
-    return NEURON_MODELS[config.neuron].default_params(**config.neuron_params)
+    model's registered defaults for the others, ``None`` for a ``[N, N]`` matrix (the network
+    draws and trains it)."""
+    model = NEURON_MODELS[config.neuron]
+    trained = {k: None for k, spec in model.params.items() if spec.kind == "matrix"}
+    return model.default_params(**config.neuron_params, **trained)
 
 
 def network(config: ModelConfig) -> Network:
@@ -276,16 +301,24 @@ def forward(
     *,
     num_steps: int | None = None,
 ) -> NetOutput:
-    """Run the network on a static image batch for ``T`` steps, layer by layer.
+    """Run the network on a static image batch for ``T`` steps, layer by layer, or on a batch
+    of sequences (``config.temporal``).
 
     Args:
         params: weights, as from :func:`init_params`.
-        x: images ``[B, C, H, W]`` (``config.input_shape`` per example), shown at every step.
+        x: images ``[B, C, H, W]`` (``config.input_shape`` per example), shown at every step;
+            ``temporal``: sequences ``[B, T, *input_shape]``, fed time-major.
         config: the architecture.
-        num_steps: ``T`` (default ``config.num_steps``).
+        num_steps: ``T`` (default ``config.num_steps``); not with ``temporal``.
     Returns:
         :class:`NetOutput`: output spikes and membrane ``[T, B, classes]``, hidden spikes.
     """
+    if config.temporal:
+        if num_steps is not None:
+            raise ValueError("num_steps is for static input; a temporal model's x has its own T")
+        if x.dim() < 2:
+            raise ValueError(f"x must be sequences [B, T, ...], got {tuple(x.shape)}")
+        return network(config).forward(params, x.transpose(0, 1))
     steps = config.num_steps if num_steps is None else num_steps
     return network(config).forward(params, x, num_steps=steps)
 
@@ -325,6 +358,8 @@ class Model:
         return network(self.config)
 
     def __call__(self, x: Tensor, *, num_steps: int | None = None) -> NetOutput:
+        if self.config.temporal:
+            return forward(self.params, x, self.config, num_steps=num_steps)
         steps = self.config.num_steps if num_steps is None else num_steps
         return self.network.forward(self.params, x, num_steps=steps)
 

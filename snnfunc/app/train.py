@@ -94,6 +94,19 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         neuron_params={"beta": 0.9},
         schedule="cosine",
     ),
+    # Randman (10 classes, 100 units, 50 steps): only spike timing carries the class; a
+    # recurrent LIF net trained on output spike counts. Accuracy, time and the shuffled-time
+    # control: README "Randman" (benchmarks/randman.py).
+    ("randman", "fcn"): dict(
+        hidden=(128,),
+        neuron="rlif",
+        neuron_params={"threshold": 0.1},
+        loss="rate_ce",
+        epochs=10,
+        batch_size=128,
+        lr=2e-3,
+        schedule="cosine",
+    ),
 }
 
 
@@ -126,6 +139,9 @@ class TrainConfig:
         distributed: data-parallel over the processes ``torchrun`` starts (DDP; gloo on CPU,
             NCCL with ``device="cuda"``, each process on GPU ``LOCAL_RANK``); every rank trains
             on its DistributedSampler shard (``batch_size`` per rank), only rank 0 writes.
+        shuffle_time: temporal datasets only: train and test on each sample's time bins in a
+            random order of its own (:func:`snnfunc.app.randman.shuffle_time`, seeded by
+            ``seed``), the control that shows a task needs timing.
     """
 
     model: ModelConfig
@@ -145,6 +161,7 @@ class TrainConfig:
     progress: bool = True
     plots: bool = True
     distributed: bool = False
+    shuffle_time: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
@@ -174,6 +191,18 @@ class TrainConfig:
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ValueError(f"lr must be a positive finite float, got {self.lr!r}")
         info = DATASETS[self.dataset]
+        if self.model.temporal != info.temporal:
+            kind = "sequences" if info.temporal else "images"
+            raise ValueError(
+                f"dataset {self.dataset!r} holds {kind}, so the model's temporal must be "
+                f"{info.temporal} (preset() sets it)"
+            )
+        if self.shuffle_time and not info.temporal:
+            raise _error(
+                ValueError,
+                f"shuffle_time is for temporal datasets; {self.dataset!r} holds images",
+                f"--shuffle-time is for temporal datasets; {self.dataset} holds images",
+            )
         if (self.model.input_shape, self.model.num_classes) != (info.input_shape, info.num_classes):
             raise ValueError(
                 f"model takes {self.model.input_shape} images in {self.model.num_classes} "
@@ -215,7 +244,8 @@ def preset(dataset: str = "digits", arch: str = "fcn", **overrides: Any) -> Trai
     check_choice("dataset", dataset, tuple(DATASETS))
     check_choice("arch", arch, tuple(ARCHITECTURES))
     base = PRESETS.get((dataset, arch), {})
-    model_fields = {f.name for f in fields(ModelConfig)} - {"arch", "input_shape", "num_classes"}
+    dataset_sets = {"arch", "input_shape", "num_classes", "temporal"}
+    model_fields = {f.name for f in fields(ModelConfig)} - dataset_sets
     train_fields = {f.name for f in fields(TrainConfig)} - {"model", "dataset"}
     unknown = sorted(set(overrides) - model_fields - train_fields)
     if unknown:
@@ -235,6 +265,7 @@ def preset(dataset: str = "digits", arch: str = "fcn", **overrides: Any) -> Trai
         arch=arch,
         input_shape=info.input_shape,
         num_classes=info.num_classes,
+        temporal=info.temporal,
         **{k: v for k, v in settings.items() if k in model_fields},
     )
     train = {k: v for k, v in settings.items() if k in train_fields}
@@ -422,7 +453,8 @@ def _prepare_out(config: TrainConfig) -> Path:
     return out
 
 
-_RESUME_KEYS = ("dataset", "batch_size", "lr", "loss", "schedule")  # what must not change
+# what must not change on resume
+_RESUME_KEYS = ("dataset", "batch_size", "lr", "loss", "schedule", "shuffle_time")
 
 
 def _check_resume(config: TrainConfig, model: Model, saved: dict[str, Any], out: Path) -> None:
@@ -502,7 +534,8 @@ def _prepare_fused(config: TrainConfig, model: Model) -> dict[str, Any]:
     if config.model.neuron in FUSED:
         builds = len(_build.BUILDS)
         _op.LAST_RUN.clear()
-        x = torch.zeros((1, *config.model.input_shape), device=config.device)
+        steps = (1,) if config.model.temporal else ()  # one blank example (of one step)
+        x = torch.zeros((1, *steps, *config.model.input_shape), device=config.device)
         out = model(x)
         torch.autograd.grad(out.membrane.sum(), list(model.params.values()), allow_unused=True)
         backend = _op.LAST_RUN.get("backward", _op.LAST_RUN.get("forward", "scan"))
@@ -547,6 +580,8 @@ def run(config: TrainConfig) -> dict[str, Any]:
     out = _prepare_out(config) if is_main else Path(config.out)
     train_data = load_dataset(config.dataset, "train", config.data_dir)
     test_data = load_dataset(config.dataset, "test", config.data_dir)
+    if config.shuffle_time:
+        train_data, test_data = _shuffled_time(config, train_data, test_data)
     model, saved = _start(config, out)
     fused = _prepare_fused(config, model)  # a kernel build is no training time
     run_model = model if world is None else _ddp(model)  # before the optimizer: DDP's tensors
@@ -599,6 +634,14 @@ def run(config: TrainConfig) -> dict[str, Any]:
     return metrics
 
 
+def _shuffled_time(config: TrainConfig, *splits: Dataset) -> tuple[Dataset, ...]:
+    """Each split with its samples' time bins shuffled (seeded by ``config.seed``)."""
+    from snnfunc.app.randman import shuffle_time
+
+    generator = torch.Generator().manual_seed(config.seed + 7_919)
+    return tuple(Dataset(shuffle_time(d.images, generator), d.labels) for d in splits)
+
+
 def _metrics(
     config: TrainConfig,
     model: Model,
@@ -648,7 +691,8 @@ def _write_plots(
     output = model(image)
     counts = output.spikes[:, 0].sum(0)
     guess = f"predicted {int(counts.argmax())}" if bool(counts.any()) else "no output spike"
-    sample = f"{config.dataset} test image 0: label {label}, {guess} (by spike count)"
+    what = "sample" if config.model.temporal else "image"
+    sample = f"{config.dataset} test {what} 0: label {label}, {guess} (by spike count)"
     layers = [h[:, 0].cpu() for h in output.hidden] + [output.spikes[:, 0].cpu()]
     names = []
     for k, h in enumerate(layers[:-1]):
@@ -657,6 +701,9 @@ def _write_plots(
         conv = f"{kind}, rows grouped by channel"
         names.append(f"hidden {k + 1}: " + (conv if h.dim() > 2 else f"{shape} neurons"))
     names.append(f"output: {layers[-1].shape[1]} classes")
+    if config.model.temporal:  # the input is spikes too: show it first
+        layers.insert(0, image[0].flatten(1).cpu())
+        names.insert(0, f"input: {layers[0].shape[1]} units")
     readout, _ = model.network.neurons[-1]
     threshold = torch.as_tensor(readout.params_of(model.params).threshold).float().mean()
     ends = list(itertools.accumulate(int(h.get("batches", 0)) for h in history))

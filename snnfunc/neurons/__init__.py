@@ -8,7 +8,9 @@ reset_delay, detach_reset) -> (spike, state)`` are derived from that value. The 
 application's models and CLI, :mod:`snnfunc.testing` and the contract tests iterate it.
 
 To add a model: write ``snnfunc/neurons/<model>.py`` (see ``lif.py``) and add its model value
-to :data:`MODELS` below.
+to :data:`MODELS` below. A recurrent variant is derived, never written:
+``recurrent(model)`` (:mod:`snnfunc.neurons.recurrent`) adds the ``[N, N]`` weight of the last
+spikes; ``rlif``, ``rsynaptic`` and ``radlif`` are registered that way.
 """
 
 from collections.abc import Mapping
@@ -42,6 +44,8 @@ from snnfunc.neurons.lif import LIFParams as LIFParams
 from snnfunc.neurons.lif import LIFState as LIFState
 from snnfunc.neurons.lif import lif_init as lif_init
 from snnfunc.neurons.lif import lif_step as lif_step
+from snnfunc.neurons.recurrent import recurrent as recurrent
+from snnfunc.neurons.recurrent import recurrent_base as recurrent_base
 from snnfunc.neurons.rlif import RLIFParams as RLIFParams
 from snnfunc.neurons.rlif import RLIFState as RLIFState
 from snnfunc.neurons.rlif import rlif_init as rlif_init
@@ -50,6 +54,19 @@ from snnfunc.neurons.synaptic import SynapticParams as SynapticParams
 from snnfunc.neurons.synaptic import SynapticState as SynapticState
 from snnfunc.neurons.synaptic import synaptic_init as synaptic_init
 from snnfunc.neurons.synaptic import synaptic_step as synaptic_step
+
+RSYNAPTIC: NeuronModel[Any, Any] = recurrent(synaptic.SYNAPTIC)
+"""Recurrent synaptic: :func:`recurrent` of the synaptic model (params ``RSynapticParams``)."""
+RADLIF: NeuronModel[Any, Any] = recurrent(adlif.ADLIF)
+"""Recurrent adLIF: :func:`recurrent` of adLIF; its own ``z`` state is the recurrent input."""
+RSynapticParams: type[Any] = RSYNAPTIC.params_type
+RSynapticState: type[Any] = RSYNAPTIC.state_type
+rsynaptic_init = RSYNAPTIC.init
+rsynaptic_step = RSYNAPTIC.step
+RAdLIFParams: type[Any] = RADLIF.params_type
+RAdLIFState: type[Any] = RADLIF.state_type
+radlif_init = RADLIF.init
+radlif_step = RADLIF.step
 
 MODELS: Mapping[str, NeuronModel[Any, Any]] = registry(
     if_.IF,
@@ -60,5 +77,7 @@ MODELS: Mapping[str, NeuronModel[Any, Any]] = registry(
     alif.ALIF,
     rlif.RLIF,
     adlif.ADLIF,
+    RSYNAPTIC,
+    RADLIF,
 )
 """Every built-in neuron model by name (read-only), in a fixed order."""

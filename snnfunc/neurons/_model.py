@@ -156,16 +156,19 @@ class NeuronModel(Generic[S, P]):
         return step
 
     def default_params(self, **overrides: Any) -> P:
-        """Params from the fields' defaults, with ``overrides`` by name (floats or tensors)."""
+        """Params from the fields' defaults, with ``overrides`` by name (floats or tensors).
+
+        A ``"matrix"`` field may be given as ``None`` explicitly: a
+        :class:`~snnfunc.network.Neuron` layer then draws it (fan-in init) and trains it."""
         unknown = sorted(set(overrides) - set(self.params))
         if unknown:
             raise ValueError(
                 f"{self.name} has no params {unknown}; its params are {tuple(self.params)}"
             )
-        values = []
+        values: list[Any] = []
         for name, spec in self.params.items():
             value = overrides.get(name, spec.default)
-            if value is None:
+            if value is None and not (name in overrides and spec.kind == "matrix"):
                 raise ValueError(
                     f"{self.name} needs params.{name} ({spec.kind}); it has no default"
                 )

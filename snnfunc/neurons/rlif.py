@@ -1,8 +1,9 @@
 r"""Recurrent LIF: a LIF layer whose last spikes feed back through a weight matrix.
 
-.. math:: h = \beta v + x + W z_{t-1},\quad z = S(h - \vartheta),\quad v' = R(h, z, \vartheta)
+.. math:: h = \beta v + (x + W z_{t-1}),\quad z = S(h - \vartheta),\quad v' = R(h, z, \vartheta)
 
-The last spikes are part of the state, so the step stays a pure function. ``W`` is
+Derived from :data:`~snnfunc.neurons.lif.LIF` by :func:`~snnfunc.neurons.recurrent.recurrent`
+(no math here). The last spikes are part of the state, so the step stays a pure function. ``W`` is
 ``[N, N]`` (``W[i, j]``: from neuron ``j`` to neuron ``i``, as ``torch.nn.functional.linear``).
 
 Parameter values are used as given, never checked or clamped in the step: a check would
@@ -23,11 +24,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch.nn.functional as F
 from torch import Tensor
 
-from snnfunc.neurons._model import Field, NeuronModel
-from snnfunc.reset import Firing
+from snnfunc.neurons._model import NeuronModel
+from snnfunc.neurons.lif import LIF
+from snnfunc.neurons.recurrent import recurrent
 
 
 class RLIFParams(NamedTuple):
@@ -45,28 +46,8 @@ class RLIFState(NamedTuple):
     z: Tensor  # spikes of the previous step
 
 
-def rlif_core(
-    state: RLIFState, x: Tensor, params: RLIFParams, firing: Firing
-) -> tuple[Tensor, RLIFState]:
-    r""".. math:: h = \beta v + x + W z_{t-1},\quad z = S(h - \vartheta),\quad
-    v' = R(h, z, \vartheta)
-    """
-    h = params.beta * state.v + x + F.linear(state.z, params.weight)
-    z, v = firing(h, state.v, params.threshold)
-    return z, RLIFState(v, z)
-
-
-RLIF: NeuronModel[RLIFState, RLIFParams] = NeuronModel(
-    "rlif",
-    RLIFState,
-    RLIFParams,
-    rlif_core,
-    params={
-        "beta": Field(0.0, 1.0, 0.9),
-        "threshold": Field(0.25, 2.0, 1.0),
-        "weight": Field(-0.5, 0.5, kind="matrix"),
-    },
-    state={"v": Field(-1.0, 1.5), "z": Field(0.0, 1.0, kind="spikes")},
+RLIF: NeuronModel[RLIFState, RLIFParams] = recurrent(
+    LIF, params_type=RLIFParams, state_type=RLIFState
 )
 rlif_init = RLIF.init
 rlif_step = RLIF.step
