@@ -195,9 +195,15 @@ def test_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
         return " ".join(capsys.readouterr().out.split())  # unwrapped
 
     train = help_of("train")
-    schedule = "digits+fcn cosine, mnist+conv cosine, randman+fcn cosine; otherwise constant"
+    schedule = (
+        "digits+fcn cosine, mnist+conv cosine, randman+fcn cosine, shd+fcn cosine, "
+        "ssc+fcn cosine; otherwise constant"
+    )
     assert f"(default: {schedule})" in train
-    epochs = "digits+fcn 6, digits+conv 5, mnist+fcn 3, mnist+conv 4, randman+fcn 10; otherwise 1"
+    epochs = (
+        "digits+fcn 6, digits+conv 5, mnist+fcn 3, mnist+conv 4, randman+fcn 10, shd+fcn 20, "
+        "ssc+fcn 20; otherwise 1"
+    )
     assert f"(default: {epochs})" in train
     assert "(default: digits)" in train and "(default: runs/snnfunc)" in train
     assert "(default: None)" not in train and "(default: False)" not in train

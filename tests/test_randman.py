@@ -77,14 +77,19 @@ def test_the_registered_dataset_is_temporal() -> None:
 
 
 def test_sequence_loader_registers_an_event_loader(tmp_path: Path) -> None:
-    def load_fake(data_dir: str | Path, split: str, *, num_bins: int) -> tuple[torch.Tensor, ...]:
+    def load_fake(
+        data_dir: str | Path | None, split: str, *, num_bins: int
+    ) -> tuple[torch.Tensor, ...]:
+        if data_dir is None:  # the loader says what it needs (sequence_loader passes None on)
+            raise FileNotFoundError("fake needs --data-dir: get it from example.org")
         n = 4 if split == "train" else 2
         return torch.ones(n, num_bins, 3, dtype=torch.uint8), torch.arange(n) % 2
 
     load = sequence_loader(load_fake, num_bins=7)
     data = load("train", tmp_path)
     assert data.images.shape == (4, 7, 3) and data.images.dtype == torch.float32
-    with pytest.raises(FileNotFoundError, match="load_fake needs --data-dir"):
+    assert data.labels.dtype == torch.int64
+    with pytest.raises(FileNotFoundError, match="get it from example.org"):
         load("train", None)
 
 

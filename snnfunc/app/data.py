@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from snnfunc._checks import check_choice, check_int_at_least
+from snnfunc.app.events import load_nmnist, load_shd, load_ssc
 
 __all__ = [
     "DATASETS",
@@ -240,13 +241,11 @@ def sequence_loader(
     load: Callable[..., tuple[Tensor, Tensor]], **options: Any
 ) -> Callable[[str, str | Path | None], Dataset]:
     """A :class:`DatasetInfo` ``load`` from an event loader
-    ``load(data_dir, split, **options) -> (inputs [N, T, C], labels [N])`` that needs a
-    ``data_dir`` (``--data-dir``; a clear error when none is given)."""
+    ``load(data_dir, split, **options) -> (inputs [N, T, C], labels [N])``. ``data_dir`` is
+    passed as given (``--data-dir``; ``None`` without it), and the loader says what it needs:
+    the event loaders raise ``FileNotFoundError`` naming the files and where to get them."""
 
     def load_split(split: str, data_dir: str | Path | None) -> Dataset:
-        if data_dir is None:
-            name = getattr(load, "__name__", "this loader")
-            raise FileNotFoundError(f"{name} needs --data-dir DIR (nothing is downloaded)")
         inputs, labels = load(data_dir, split, **options)
         return Dataset(inputs.float(), labels.long())
 
@@ -266,6 +265,12 @@ DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
         "digits": DatasetInfo((1, 8, 8), 10, lambda split, data_dir: load_digits(split)),
         "mnist": DatasetInfo((1, 28, 28), 10, _load_mnist_default),
         "randman": DatasetInfo((100,), 10, _load_randman, temporal=True),
+        # event data binned to spike counts (snnfunc.app.events; docs/events.md)
+        "shd": DatasetInfo((700,), 20, sequence_loader(load_shd, num_bins=100), temporal=True),
+        "ssc": DatasetInfo((700,), 35, sequence_loader(load_ssc, num_bins=100), temporal=True),
+        "nmnist": DatasetInfo(
+            (2312,), 10, sequence_loader(load_nmnist, num_bins=30), temporal=True
+        ),
     }
 )
 """The datasets :func:`load_dataset` (and ``snnfunc train --dataset``) know, by name."""
