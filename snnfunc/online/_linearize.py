@@ -34,13 +34,13 @@ class Linearization:
         state: Leaves,
         params: Leaves,
     ) -> None:
-        out, self._vjp = vjp(fn, state, params)
+        out, self._vjp = vjp(fn, state, params)  # type: ignore[misc]
         self.y: Any = out[0]
         self.state: Leaves = tuple(out[1])
         self.zeros_state: Leaves = tuple(torch.zeros_like(s) for s in state)
         self.zeros_params: Leaves = tuple(torch.zeros_like(p) for p in params)
         u = tree_map(torch.zeros_like, out)
-        _, self._jvp = vjp(self._vjp, u)
+        _, self._jvp = vjp(self._vjp, u)  # type: ignore[misc]
 
     def pullback(self, g_y: Any) -> tuple[Leaves, Leaves]:
         """``(dl/dstate_prev, dl/dparams)`` for a cotangent ``g_y`` of the output ``y``."""

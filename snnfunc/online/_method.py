@@ -25,7 +25,7 @@ REQUIRED: Any = object()
 """Marks a method option with no default."""
 
 Decay = Callable[[Linearization, Layout, Mapping[str, Any], bool], list[Tensor | float]]
-"""``decay(lin, layout, options, first) -> per layer D``: a tensor ``[k, k, ..., N]``
+r"""``decay(lin, layout, options, first) -> per layer D``: a tensor ``[k, k, ..., N]``
 (``D[c, c']`` = :math:`\partial s_t[c'] / \partial s_{t-1}[c]` at each neuron, ``k`` state
 leaves) or a float (that number times the identity)."""
 

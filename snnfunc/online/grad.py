@@ -34,10 +34,9 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from snnfunc._checks import check_choice
 from snnfunc.online._layout import Layout, ParamSpec, layout
 from snnfunc.online._linearize import Leaves, Linearization
-from snnfunc.online._method import Method
+from snnfunc.online._method import Method, registry
 from snnfunc.online.eprop import EPROP
 from snnfunc.online.ottt import OTTT
-from snnfunc.online._method import registry
 
 METHODS = registry(EPROP, OTTT)
 """Every online method by name (read-only): ``"eprop"``, ``"ottt"``."""
@@ -63,14 +62,20 @@ def _check_inputs(step: Any, xs: Any, loss_fn: Any, method: Any) -> Method:
 
 
 def _step_fn(
-    step: Callable[..., Any], x: Tensor, state_spec: Any, params: list[Any], diff: list[int],
+    step: Callable[..., Any],
+    x: Tensor,
+    state_spec: Any,
+    params: list[Any],
+    diff: list[int],
     param_spec: Any,
 ) -> Callable[[Leaves, Leaves], tuple[Any, Leaves]]:
     def fn(state: Leaves, values: Leaves) -> tuple[Any, Leaves]:
         leaves = list(params)
         for i, value in zip(diff, values, strict=True):
             leaves[i] = value
-        y, new = step(tree_unflatten(list(state), state_spec), x, tree_unflatten(leaves, param_spec))
+        y, new = step(
+            tree_unflatten(list(state), state_spec), x, tree_unflatten(leaves, param_spec)
+        )
         new_leaves, new_spec = tree_flatten(new)
         if new_spec != state_spec:
             raise ValueError(
@@ -83,7 +88,7 @@ def _step_fn(
 
 
 def _loss_cotangent(loss_fn: Callable[[Any, int], Any], y: Any, t: int) -> tuple[Tensor, Any]:
-    loss, pull = vjp(lambda out: loss_fn(out, t), y)
+    loss, pull = vjp(lambda out: loss_fn(out, t), y)  # type: ignore[misc]
     if not isinstance(loss, Tensor) or loss.dim() != 0:
         what = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
         raise ValueError(f"loss_fn must return a scalar (0-d) tensor per step, got {what}")
@@ -102,9 +107,7 @@ def _immediate(lin: Linearization, spec: ParamSpec, slot: int, value: Tensor) ->
     return lin.state_tangents(make, torch.arange(spec.directions))
 
 
-def _advance(
-    decay: Tensor | float, trace: list[Tensor], immediate: list[Tensor]
-) -> list[Tensor]:
+def _advance(decay: Tensor | float, trace: list[Tensor], immediate: list[Tensor]) -> list[Tensor]:
     if isinstance(decay, float):
         return [decay * m + i for m, i in zip(trace, immediate, strict=True)]
     return [
@@ -187,7 +190,7 @@ def grad(
             tangent = _immediate(lin, spec, slot, values[slot])
             traces[slot] = _advance(decays[spec.layer], traces[slot], [tangent[i] for i in own])
         s = tuple(leaf.detach() for leaf in lin.state)
-    out: list[Any] = [None if isinstance(leaf, Tensor) else None for leaf in param_leaves]
+    out: list[Any] = [None] * len(param_leaves)
     for slot, i in enumerate(diff):
         out[i] = total[slot]
     return tree_unflatten(out, param_spec), tree_unflatten(list(s), state_spec)
