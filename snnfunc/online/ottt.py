@@ -15,8 +15,8 @@ leaf:
 
 For a LIF layer with a detached (or no) reset, :math:`\partial s_t/\partial W = x_t^\top` per
 neuron, so :math:`M_t = \hat a_t` and this is OTTT's gradient; it also gives online gradients
-for ``beta`` and ``threshold``. Option ``leak`` is :math:`\lambda` (a float; OTTT takes the
-neurons' ``beta``). It needs no JVP for :math:`D_t`, so a step costs less than e-prop's.
+for ``beta`` and ``threshold``. Option ``leak`` is :math:`\lambda` (a float, or one per layer
+with ``layers=True``; OTTT takes the neurons' ``beta``). It needs no JVP for :math:`D_t`, so a step costs less than e-prop's.
 
 **Exact** (equal to BPTT) when the state Jacobian is :math:`\lambda I`: one layer of LIF (or
 IF, :math:`\lambda = 1`) neurons with ``beta = leak``, ``reset="subtract"`` or ``"none"`` with
@@ -42,13 +42,20 @@ def ottt_decay(
     lin: Linearization, layout: Layout, options: Mapping[str, Any], first: bool
 ) -> list[Tensor | float]:
     """OTTT's :math:`D_t = \\lambda I` for every layer."""
-    del lin
+    del lin, first
     leak = options["leak"]
-    if first and (
-        isinstance(leak, bool) or not isinstance(leak, (int, float)) or not math.isfinite(leak)
-    ):
-        raise TypeError(f"ottt's leak must be a finite float (the neurons' beta), got {leak!r}")
-    return [float(leak)] * len(layout.shapes)
+    count = len(layout.shapes)
+    leaks = list(leak) if isinstance(leak, (tuple, list)) else [leak] * count
+    if len(leaks) != count or not all(_finite(v) for v in leaks):
+        raise TypeError(
+            f"ottt's leak must be a finite float (the neurons' beta) or one per layer "
+            f"({count} layers), got {leak!r}"
+        )
+    return [float(v) for v in leaks]
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 OTTT = Method(
