@@ -13,8 +13,10 @@ interleaved (``_common.time_interleaved``).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -78,6 +80,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--neurons", type=int, default=128)
     p.add_argument("--inputs", type=int, default=64)
+    p.add_argument("--write", default=None, help="also write the table to this file")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -88,14 +91,26 @@ def main() -> None:
         report_memory(_cases(int(steps), *sizes)[name])
         return
     lengths = [int(s) for s in args.steps.split(",")]
-    argv = ["--batch", str(args.batch), "--neurons", str(args.neurons), "--inputs", str(args.inputs)]
+    argv = [
+        "--batch",
+        str(args.batch),
+        "--neurons",
+        str(args.neurons),
+        "--inputs",
+        str(args.inputs),
+    ]
     argv += ["--threads", str(args.threads)]
-    print(f"Machine: {machine()}\n")
-    print(f"B x N x M = {args.batch} x {args.neurons} x {args.inputs}, LIF layer, loss every step\n")
+    out = [f"Machine: {machine()}, load average {os.getloadavg()[0]:.1f}", ""]
+    out += [
+        f"B x N x M = {args.batch} x {args.neurons} x {args.inputs}, LIF layer, loss every step",
+        "",
+    ]
     rows, peaks = [], {}
     for steps in lengths:
         cases = _cases(steps, *sizes)
-        got = {k: torch.cat([g.flatten() for g in v]) for k, v in ((k, f()) for k, f in cases.items())}
+        got = {
+            k: torch.cat([g.flatten() for g in v]) for k, v in ((k, f()) for k, f in cases.items())
+        }
         err = float((got["eprop"] - got["bptt"]).norm() / got["bptt"].norm())
         if err > 1e-4:  # e-prop is exact here (float32 rounding only)
             sys.exit(f"e-prop differs from BPTT at T={steps}: relative error {err:.2e}")
@@ -105,16 +120,26 @@ def main() -> None:
             peaks[(name, steps)] = mem
             per_step = (times[name][0] / steps * 1e3, times[name][1] / steps * 1e3)
             rows.append(
-                [name, str(steps), fmt(times[name]), fmt(per_step), "-" if mem is None else f"{mem:.1f}"]
+                [
+                    name,
+                    str(steps),
+                    fmt(times[name]),
+                    fmt(per_step),
+                    "-" if mem is None else f"{mem:.1f}",
+                ]
             )
-    print(table(["method", "T", "gradient ms, median (min)", "us per step", "peak MB"], rows))
+    out.append(table(["method", "T", "gradient ms, median (min)", "us per step", "peak MB"], rows))
     if len(lengths) == 2 and not args.no_memory:
         short, long = lengths
-        print()
+        out.append("")
         for name in ("bptt", "eprop", "ottt"):
             a, b = peaks[(name, short)], peaks[(name, long)]
             if a is not None and b is not None:
-                print(f"{name}: peak at T={long} / T={short} = {b / max(a, 1e-9):.2f}x")
+                out.append(f"- {name}: peak at T={long} / T={short} = {b / max(a, 1e-9):.2f}x")
+    text = "\n".join(out) + "\n"
+    print(text)
+    if args.write:
+        Path(args.write).write_text(text)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ from snnfunc.metrics import accuracy_membrane as accuracy_membrane
 # torch.func tools, nn.Module wrappers, custom cells.
 from snnfunc import cell as cell
 from snnfunc import func as func
+from snnfunc import online as online
 from snnfunc import nn as nn
 from snnfunc.cell import Cell as Cell
 

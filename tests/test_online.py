@@ -423,3 +423,64 @@ def test_a_step_that_changes_the_state_structure_is_refused() -> None:
     args["params"] = (torch.zeros(N, M, dtype=F64),)
     with pytest.raises(ValueError, match="state of the structure it was given"):
         online.grad(**args)
+
+
+# --- the training path and the benchmarks -----------------------------------------------------
+def test_online_training_learns_the_digits() -> None:
+    from snnfunc.app.data import load_digits
+    from snnfunc.app.online_train import OnlineConfig, fit
+
+    train, test = load_digits("train"), load_digits("test")
+    config = OnlineConfig(learning="eprop", hidden=32, epochs=1, max_batches=15, lr=1e-2)
+    result = fit(config, (train.images, train.labels), (test.images[:200], test.labels[:200]))
+    assert result["accuracy"][-1] > 0.5, result  # chance: 0.1
+
+
+@pytest.mark.parametrize("learning", ["bptt", *online.METHODS])
+@pytest.mark.parametrize("neuron", ["lif", "rlif"])
+def test_online_training_gradients_match_bptt_on_the_readout(learning: str, neuron: str) -> None:
+    """The readout weight's gradient is exact for every method (its traces are its own layer's,
+    a leaky integrator without reset), while the hidden weights are approximated."""
+    from snnfunc.app.online_train import OnlineConfig, build, gradients, step_losses
+
+    config = OnlineConfig(learning=learning, neuron=neuron, hidden=8, num_steps=5)
+    step, params, init = build(config)
+    gen = torch.Generator().manual_seed(0)
+    xs = torch.rand(5, 4, 64, generator=gen)
+    loss = step_losses(torch.tensor([0, 1, 2, 3]), 5)
+    got = gradients(config, step, init(4), xs, params, loss)
+    want = gradients(OnlineConfig(learning="bptt"), step, init(4), xs, params, loss)
+    torch.testing.assert_close(got[1][0], want[1][0], rtol=1e-4, atol=1e-6)
+    assert cosine(got[0][0], want[0][0]) > 0.8
+
+
+def test_cli_online_prints_accuracy_and_refuses_bad_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from snnfunc.app.cli import main
+
+    argv = ["online", "--epochs", "1", "--max-batches", "2", "--hidden", "8", "--num-steps", "3"]
+    assert main([*argv, "--learning", "ottt", "--neuron", "rlif", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["config"]["learning"] == "ottt" and len(result["accuracy"]) == 1
+    assert main([*argv, "--hidden", "0"]) == 2
+    assert "hidden must be >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", ["online_memory.py", "online_vs_bptt.py"])
+def test_benchmark_script_runs_quick(script: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / script
+    out = subprocess.run(
+        [sys.executable, str(path), "--quick", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| eprop |" in out.stdout or "| lif | eprop |" in out.stdout

@@ -12,6 +12,7 @@ module                        what
 :mod:`snnfunc.app.data`       MNIST (IDX files) and scikit-learn's 8x8 digits as tensors
 :mod:`snnfunc.app.plot`       rasters, traces, loss and robustness curves (matplotlib)
 :mod:`snnfunc.app.distributed`  data-parallel training under ``torchrun``
+:mod:`snnfunc.app.online_train`  e-prop/OTTT/BPTT on the digits (``snnfunc online``)
 :mod:`snnfunc.app.cli`        the ``snnfunc`` command (``python -m snnfunc``)
 ============================  ===============================================================
 

@@ -43,6 +43,7 @@ __all__ = [
     "gradients",
     "evaluate",
     "fit",
+    "run",
 ]
 
 LEARNING: tuple[str, ...] = ("bptt", *online.METHODS)
@@ -145,11 +146,10 @@ def gradients(
 ) -> Any:
     """The gradient of the summed per-step loss by ``config.learning`` (structure of params)."""
     if config.learning != "bptt":
-        options: dict[str, Any] = (
-            {"recurrent": config.neuron == "rlif"}
-            if config.learning == "eprop"
-            else {"leak": (BETA_HIDDEN, BETA_OUT)}
-        )
+        options: dict[str, Any] = {
+            "eprop": {"recurrent": config.neuron == "rlif"},
+            "ottt": {"leak": (BETA_HIDDEN, BETA_OUT)},
+        }.get(config.learning, {})
         grads, _ = online.grad(
             step, state, xs, params, loss_fn, method=config.learning, layers=True, **options
         )
@@ -167,7 +167,9 @@ def gradients(
 def evaluate(config: OnlineConfig, step: Step, params: Any, init: Any, data: Any) -> float:
     """Accuracy of the time-averaged readout membrane on ``data`` (images, labels)."""
     images, labels = data
-    ys, _ = scan(lambda s, x: step(s, x, params), init(len(labels)), _inputs(images, config.num_steps))
+    ys, _ = scan(
+        lambda s, x: step(s, x, params), init(len(labels)), _inputs(images, config.num_steps)
+    )
     return float((ys.mean(0).argmax(-1) == labels).float().mean())
 
 
@@ -190,7 +192,9 @@ def fit(config: OnlineConfig, train: Any, test: Any) -> dict[str, Any]:
             xs = _inputs(images[index], config.num_steps)
             loss_fn = step_losses(labels[index], config.num_steps)
             grads = gradients(config, step, init(len(index)), xs, params, loss_fn)
-            for p, g in zip(learned, [g for g in tree_flatten(grads)[0] if g is not None], strict=True):
+            for p, g in zip(
+                learned, [g for g in tree_flatten(grads)[0] if g is not None], strict=True
+            ):
                 p.grad = g
             optimizer.step()
             with torch.no_grad():
@@ -200,3 +204,55 @@ def fit(config: OnlineConfig, train: Any, test: Any) -> dict[str, Any]:
         history["accuracy"].append(evaluate(config, step, params, init, test))
     history["seconds"] = time.perf_counter() - start
     return history
+
+
+def run(config: OnlineConfig) -> dict[str, Any]:
+    """Train on the digits' train split, evaluate on its test split (:func:`fit`)."""
+    from snnfunc.app.data import load_digits
+
+    train, test = load_digits("train"), load_digits("test")
+    return fit(config, (train.images, train.labels), (test.images, test.labels))
+
+
+def add_parser(subparsers: Any) -> None:
+    """The ``snnfunc online`` subcommand (registered in :data:`snnfunc.app.cli.SUBCOMMANDS`)."""
+    import argparse
+
+    defaults = OnlineConfig()
+    p = subparsers.add_parser(
+        "online",
+        help="train on the digits with online gradients (e-prop, OTTT) or BPTT",
+        description=(
+            "Train a hidden layer (lif or rlif) + leaky readout on the bundled 8x8 digits with a "
+            "loss at every step; the gradient by e-prop or OTTT (snnfunc.online.grad: one "
+            "forward pass, memory constant in T) or by BPTT. Prints the test accuracy."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--learning", choices=LEARNING, default=defaults.learning)
+    p.add_argument("--neuron", choices=HIDDEN, default=defaults.neuron, help="hidden model")
+    p.add_argument("--feedback", choices=("symmetric", "random"), default=defaults.feedback)
+    for name in ("hidden", "num_steps", "epochs", "batch_size", "seed"):
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    p.add_argument("--max-batches", type=int, default=None, help="per epoch (default: all)")
+    p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: Any) -> int:
+    import json
+
+    names = OnlineConfig.__dataclass_fields__
+    config = OnlineConfig(**{k: v for k, v in vars(args).items() if k in names})
+    result = run(config)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for epoch, (loss, acc) in enumerate(zip(result["loss"], result["accuracy"], strict=True)):
+        print(f"epoch {epoch + 1}: train loss {loss:.4f}, test accuracy {acc:.4f}")
+    print(
+        f"test accuracy {result['accuracy'][-1]:.4f} ({config.learning}, {config.neuron} hidden "
+        f"{config.hidden}, {config.epochs} epochs, {result['seconds']:.1f} s)"
+    )
+    return 0

@@ -8,7 +8,7 @@ elsewhere. :data:`METHODS` is the catalogue of methods (e-prop, OTTT) that tests
 
 from snnfunc.online._method import Method as Method
 from snnfunc.online.feedback import feedback_linear as feedback_linear
-from snnfunc.online.grad import METHODS as METHODS
-from snnfunc.online.grad import grad as grad
+from snnfunc.online.gradient import METHODS as METHODS
+from snnfunc.online.gradient import grad as grad
 
 __all__ = ["grad", "METHODS", "Method", "feedback_linear"]
