@@ -91,8 +91,8 @@ from snnfunc.metrics import accuracy_membrane as accuracy_membrane
 # torch.func tools, nn.Module wrappers, custom cells.
 from snnfunc import cell as cell
 from snnfunc import func as func
-from snnfunc import online as online
 from snnfunc import nn as nn
+from snnfunc import online as online
 from snnfunc.cell import Cell as Cell
 
 # isort: split

@@ -16,7 +16,8 @@ leaf:
 For a LIF layer with a detached (or no) reset, :math:`\partial s_t/\partial W = x_t^\top` per
 neuron, so :math:`M_t = \hat a_t` and this is OTTT's gradient; it also gives online gradients
 for ``beta`` and ``threshold``. Option ``leak`` is :math:`\lambda` (a float, or one per layer
-with ``layers=True``; OTTT takes the neurons' ``beta``). It needs no JVP for :math:`D_t`, so a step costs less than e-prop's.
+with ``layers=True``; OTTT takes the neurons' ``beta``). It needs no JVP for :math:`D_t`, so
+a step costs less than e-prop's.
 
 **Exact** (equal to BPTT) when the state Jacobian is :math:`\lambda I`: one layer of LIF (or
 IF, :math:`\lambda = 1`) neurons with ``beta = leak``, ``reset="subtract"`` or ``"none"`` with
