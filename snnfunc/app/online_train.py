@@ -146,10 +146,11 @@ def gradients(
 ) -> Any:
     """The gradient of the summed per-step loss by ``config.learning`` (structure of params)."""
     if config.learning != "bptt":
-        options: dict[str, Any] = {
+        table: dict[str, dict[str, Any]] = {
             "eprop": {"recurrent": config.neuron == "rlif"},
             "ottt": {"leak": (BETA_HIDDEN, BETA_OUT)},
-        }.get(config.learning, {})
+        }
+        options = table.get(config.learning, {})
         grads, _ = online.grad(
             step, state, xs, params, loss_fn, method=config.learning, layers=True, **options
         )
@@ -186,7 +187,7 @@ def fit(config: OnlineConfig, train: Any, test: Any) -> dict[str, Any]:
     start = time.perf_counter()
     for _ in range(config.epochs):
         order = torch.randperm(len(labels), generator=gen)
-        batches = order.split(config.batch_size)[: config.max_batches]
+        batches = torch.split(order, config.batch_size)[: config.max_batches]
         total = 0.0
         for index in batches:
             xs = _inputs(images[index], config.num_steps)

@@ -53,14 +53,14 @@ def _leaf_tangent(
     """State tangent: ``pattern`` (or ones) on own leaf number ``c``, zeros elsewhere."""
     leaves = list(lin.zeros_state)
     for local, leaf in enumerate(own):
-        hot = (c == local).to(leaves[leaf].dtype)
-        shape = leaves[leaf].shape
-        leaves[leaf] = hot * (torch.ones(shape, dtype=hot.dtype) if pattern is None else pattern)
+        like = leaves[leaf]
+        hot = (c == local).to(like.dtype)
+        leaves[leaf] = hot * (torch.ones_like(like) if pattern is None else pattern)
     return tuple(leaves), None
 
 
 def _elementwise(lin: Linearization, own: list[int]) -> Tensor:
-    index = torch.arange(len(own))
+    index = torch.arange(len(own), device=lin.state[own[0]].device)
     out = lin.state_tangents(lambda c: _leaf_tangent(lin, own, c, None), index)
     return torch.stack([out[leaf] for leaf in own], dim=1)  # [c_in, c_out, ..., N]
 
@@ -72,7 +72,7 @@ def _probed(lin: Linearization, own: list[int], shape: torch.Size) -> Tensor:
     def make(i: Tensor) -> tuple[Leaves, None]:
         return _leaf_tangent(lin, own, i // n, eye[i % n].expand(shape))
 
-    out = lin.state_tangents(make, torch.arange(k * n))
+    out = lin.state_tangents(make, torch.arange(k * n, device=eye.device))
     blocks = [torch.diagonal(out[leaf].reshape(k, n, *shape), dim1=1, dim2=-1) for leaf in own]
     return torch.stack(blocks, dim=1)  # [c_in, c_out, ..., N]
 
@@ -81,10 +81,12 @@ def _check_uncoupled(lin: Linearization, own: list[int], shape: torch.Size, laye
     n = shape[-1]
     if n < 2:
         return
-    first = torch.zeros(n, dtype=lin.state[own[0]].dtype)
+    like = lin.state[own[0]]
+    first = torch.zeros(n, dtype=like.dtype, device=like.device)
     first[0] = 1
     out = lin.state_tangents(
-        lambda c: _leaf_tangent(lin, own, c, first.expand(shape)), torch.arange(len(own))
+        lambda c: _leaf_tangent(lin, own, c, first.expand(shape)),
+        torch.arange(len(own), device=like.device),
     )
     if any(bool(out[leaf][..., 1:].ne(0).any()) for leaf in own):
         raise ValueError(

@@ -104,7 +104,7 @@ def _immediate(lin: Linearization, spec: ParamSpec, slot: int, value: Tensor) ->
         leaves[slot] = spec.direction(j, value)
         return None, tuple(leaves)
 
-    return lin.state_tangents(make, torch.arange(spec.directions))
+    return lin.state_tangents(make, torch.arange(spec.directions, device=value.device))
 
 
 def _advance(decay: Tensor | float, trace: list[Tensor], immediate: list[Tensor]) -> list[Tensor]:
