@@ -7,6 +7,7 @@ reset; measured as an approximation (cosine) for recurrent weights and several l
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -353,6 +354,36 @@ def test_every_method_returns_plain_gradients_shaped_like_params(method: online.
         assert not g.requires_grad and g.grad_fn is None and bool(g.isfinite().all())
     assert not final.v.requires_grad
     assert method.summary
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is torch.Tensor)
+
+
+@pytest.mark.parametrize("method", list(online.METHODS.values()), ids=lambda m: m.name)
+def test_nothing_of_the_time_history_stays_alive(method: online.Method) -> None:
+    """After the call only its results are alive (2 gradients and the final state), for T = 5
+    as for T = 50: no per-step tensor or autograd graph is kept."""
+    xs, w, target = _inputs(9)
+    params = (w, sf.LIFParams(torch.full((N,), BETA, dtype=F64), 1.0))
+    step, state = _layer(MODELS["lif"]), sf.lif_init((B, N), dtype=F64)
+    grown = []
+    for steps in (5, 50):
+        inputs = xs[:1].expand(steps, B, M).clone()
+        before = _live_tensors()
+        result = online.grad(
+            step,
+            state,
+            inputs,
+            params,
+            _mse(target[:1].expand(steps, B, N)),
+            method=method.name,
+            **_options(method),
+        )
+        grown.append(_live_tensors() - before)
+        del result
+    assert grown == [3, 3]
 
 
 def test_methods_registry_is_read_only() -> None:
