@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -48,14 +49,10 @@ def cosines(config: OnlineConfig, images: torch.Tensor, labels: torch.Tensor) ->
     step, params, init = build(config)
     xs = _inputs(images, config.num_steps)
     loss = step_losses(labels, config.num_steps)
-    want = gradients(
-        config.__class__(**{**config.__dict__, "learning": "bptt"}),
-        step,
-        init(len(labels)),
-        xs,
-        params,
-        loss,
-    )
+    # the true gradient: BPTT through the network with its plain readout (same weights)
+    exact = replace(config, learning="bptt", feedback="symmetric")
+    reference, _, _ = build(exact)
+    want = gradients(exact, reference, init(len(labels)), xs, params, loss)
     got = gradients(config, step, init(len(labels)), xs, params, loss)
     flat_got = torch.cat([g.flatten() for g in tree_flatten(got)[0] if g is not None])
     flat_want = torch.cat([g.flatten() for g in tree_flatten(want)[0] if g is not None])

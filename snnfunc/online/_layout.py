@@ -136,14 +136,15 @@ def _broadcasts(shape: Sequence[int], target: torch.Size) -> bool:
 
 def _classify(leaf: int, layer: int, p: Tensor, shape: torch.Size) -> ParamSpec:
     n = shape[-1]
-    if p.dim() <= 1 or all(d == 1 for d in p.shape[:-1]):
-        if not _broadcasts(p.shape, shape):
-            raise ValueError(
-                f"param leaf {leaf} of shape {tuple(p.shape)} must broadcast to its layer's "
-                f"state {tuple(shape)} (a neuron parameter), or be a weight [N, ...] with "
-                f"N = {n} rows"
-            )
+    looks_neuron = p.dim() <= 1 or all(d == 1 for d in p.shape[:-1])
+    if looks_neuron and _broadcasts(p.shape, shape):
         return ParamSpec(leaf, layer, weight=False, shape=p.shape)
+    if p.dim() < 2:
+        raise ValueError(
+            f"param leaf {leaf} of shape {tuple(p.shape)} must broadcast to its layer's "
+            f"state {tuple(shape)} (a neuron parameter), or be a weight [N, ...] with "
+            f"N = {n} rows"
+        )
     if p.shape[0] != n:
         raise ValueError(
             f"param leaf {leaf} of shape {tuple(p.shape)} is read as a weight [N, ...] whose "

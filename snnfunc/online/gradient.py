@@ -174,7 +174,9 @@ def grad(
         for spec in lay.params
     ]
     total = [torch.zeros_like(v) for v in values]
-    for t, x in enumerate(xs.detach().unbind(0)):
+    inputs = xs.detach()
+    for t in range(inputs.shape[0]):
+        x = inputs[t]  # a view per step: a list of all T views would grow with T
         fn = _step_fn(step, x, state_spec, param_leaves, diff, param_spec)
         lin = Linearization(fn, s, values)
         _, g_y = _loss_cotangent(loss_fn, lin.y, t)
