@@ -194,6 +194,15 @@ def test_eprop_equals_bptt_for_lif_any_size(
     assert_grads_close(got, bptt(step, state, xs, params, loss)[0])
 
 
+def test_a_single_neuron_with_an_input_weight_row_is_exact() -> None:
+    """``W: [1, M]`` for one neuron is a weight (its row is the neuron), not a neuron param."""
+    xs, w, target = _inputs(10)
+    params = (w[:1], sf.LIFParams(torch.tensor([BETA], dtype=F64), 1.0))
+    step, state = _layer(MODELS["lif"]), sf.lif_init((B, 1), dtype=F64)
+    got, _ = online.grad(step, state, xs, params, _mse(target[..., :1]))
+    assert_grads_close(got, bptt(step, state, xs, params, _mse(target[..., :1]))[0])
+
+
 def test_rlif_with_zero_recurrent_weights_is_exact_including_the_recurrent_weight() -> None:
     xs, w, target = _inputs(3)
     params = (
