@@ -101,6 +101,7 @@ from snnfunc.metrics import accuracy_membrane as accuracy_membrane
 from snnfunc import cell as cell
 from snnfunc import func as func
 from snnfunc import nn as nn
+from snnfunc import online as online
 from snnfunc.cell import Cell as Cell
 
 # isort: split

@@ -15,6 +15,7 @@ module                        what
 :mod:`snnfunc.app.events`     SHD/SSC (HDF5) and N-MNIST (``.bin``) binned to ``[N, T, C]``
 :mod:`snnfunc.app.plot`       rasters, traces, loss and robustness curves (matplotlib)
 :mod:`snnfunc.app.distributed`  data-parallel training under ``torchrun``
+:mod:`snnfunc.app.online_train`  e-prop/OTTT/BPTT on the digits (``snnfunc online``)
 :mod:`snnfunc.app.cli`        the ``snnfunc`` command (``python -m snnfunc``)
 ============================  ===============================================================
 

@@ -458,7 +458,13 @@ def _run_attack(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_train, add_eval, add_attack]
+def add_online(subparsers: Subparsers) -> None:
+    from snnfunc.app.online_train import add_parser
+
+    add_parser(subparsers)
+
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_train, add_eval, add_attack, add_online]
 
 
 def build_parser() -> argparse.ArgumentParser:
