@@ -29,6 +29,9 @@ NOT_FUZZED = {  # "area.name": why no fuzz entry calls it
     "fused.Fused": "the type fuse() returns (tests/test_fuse.py)",
     "fused.Explanation": "a record of Fused.explain (tests/test_fuse.py)",
     "attacks.robust_accuracy": "runs a model over a data set (tests/test_attacks.py)",
+    "nn.RLIF": "recurrent modules: their weight and steps (tests/test_recurrent.py)",
+    "nn.RSynaptic": "recurrent modules: their weight and steps (tests/test_recurrent.py)",
+    "nn.RAdLIF": "recurrent modules: their weight and steps (tests/test_recurrent.py)",
 }
 
 

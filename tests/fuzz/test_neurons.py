@@ -51,9 +51,13 @@ NEURON_FAULTS = [None] * 6 + [
 
 def neuron_call(model: Model, data: st.DataObject) -> Call:
     """A step call with at most one fault; the per-field draws decide the rest."""
-    fault = data.draw(st.sampled_from(NEURON_FAULTS + (["weight"] if model.name == "rlif" else [])))
+    fault = data.draw(
+        st.sampled_from(
+            NEURON_FAULTS + (["weight"] if "weight" in model.params_type._fields else [])
+        )
+    )
     # rlif's weight is [N, N]: a large batch, not a large N
-    big = large_shapes if model.name != "rlif" else st.just((4096, 3))
+    big = large_shapes if "weight" not in model.params_type._fields else st.just((4096, 3))
     shape = data.draw(st.one_of(small_shapes, small_shapes, big), label="shape")
     dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
     x = maybe_grad(data, draw_tensor(data, shape, dtype))
@@ -79,7 +83,7 @@ def neuron_call(model: Model, data: st.DataObject) -> Call:
             data, torch.empty(x.shape, dtype=fdtype), broken=name == bad_field
         )
         valid = valid and ok
-    if model.name == "rlif":
+    if "weight" in model.params_type._fields:
         n = shape[-1] if shape else 0
         w_shape, w_dtype = (n, n), fdtype
         if fault == "weight":

@@ -55,7 +55,7 @@ def _scan(data: st.DataObject) -> Call:
     truncate, checkpoint = data.draw(int_option), data.draw(int_option)
     n = shape[-1]
     values = {name: 0.9 for name in model.params_type._fields}  # type: ignore[attr-defined]
-    if model.name == "rlif":
+    if "weight" in model.params_type._fields:
         values["weight"] = torch.zeros(n, n, dtype=dtype if dtype.is_floating_point else F32)
     if model.name == "lapicque":
         values["resistance"] = 5.0
