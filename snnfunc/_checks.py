@@ -233,3 +233,20 @@ def check_class_weight(weight: Any, classes: int, like: Tensor) -> None:
         )
     if weight.device != like.device:
         raise TypeError(f"weight is on {weight.device} but the output is on {like.device}")
+
+
+def first_step(xs: Tensor, num_steps: int | None) -> Tensor:
+    """One step of ``xs`` (``xs[0]``, or ``xs`` itself when static), checked: a floating tensor with
+    a time dim of at least one step, or a positive int ``num_steps``."""
+    check_floating("xs", xs)
+    if num_steps is not None:
+        check_int_at_least("num_steps", num_steps, 1)
+        return xs
+    if xs.dim() == 0:
+        raise ValueError(
+            "xs must have a leading time dim [T, ...]; got a 0-d tensor "
+            "(pass num_steps= for a static input)"
+        )
+    if xs.shape[0] < 1:
+        raise ValueError("xs must have at least one time step (T >= 1), got T = 0")
+    return xs[0]

@@ -45,7 +45,7 @@ from torch import Tensor
 from snnfunc._checks import check_int_at_least
 from snnfunc.compose import Layer, neuron, sequential
 from snnfunc.fused import FUSED
-from snnfunc.neurons import NeuronModel, recurrent_base
+from snnfunc.neurons import NeuronModel
 from snnfunc.reset import Firing
 from snnfunc.scan import StepFn, scan
 
@@ -351,20 +351,15 @@ class Neuron:
 
         Fused (:data:`snnfunc.fused.FUSED`, the same numbers as ``scan`` of the step) unless the
         membrane is recorded or the model has no fused scan; otherwise ``scan`` of its unchecked
-        step (the fused scan and ``scan`` check the inputs once). A recurrent model
-        (:func:`~snnfunc.neurons.recurrent_base` is not ``None``) runs one recurrent matmul and
-        its base model's core per step (:func:`_recurrent_run`).
+        step (the fused scan and ``scan`` check the inputs once). A recurrent model's fused scan
+        runs one recurrent matmul and one fused update of its base model per step
+        (:func:`snnfunc.fused.recurrent.recurrent_scan`).
         """
         model, values, firing = self.model, self.params_of(params), self.firing
-        base = recurrent_base(model)
-        if base is not None or record:  # the unchecked paths: check one step's inputs once
-            first = xs if num_steps is not None else xs[0]
-            blank = model.init(tuple(first.shape), dtype=first.dtype, device=first.device)
-            model.check(blank, first, values)
-        if base is not None and not record:
-            return _recurrent_run(model, base, values, firing, xs, num_steps), None
         first = xs if num_steps is not None else xs[0]
         state = model.init(tuple(first.shape), dtype=first.dtype, device=first.device)
+        if record:  # the unchecked step: check one step's inputs once
+            model.check(state, first, values)
         step = model.bind(values, firing)
         if record:
 
@@ -380,42 +375,6 @@ class Neuron:
         else:
             spikes, _ = scan(step, state, xs, num_steps=num_steps)
         return spikes, None
-
-
-def _recurrent_run(
-    model: NeuronModel[Any, Any],
-    base: NeuronModel[Any, Any],
-    values: Any,
-    firing: Firing,
-    xs: Tensor,
-    num_steps: int | None,
-) -> Tensor:
-    """A recurrent layer (:func:`~snnfunc.neurons.recurrent.recurrent` of ``base``) over all
-    steps: currents ``[T, B, N]`` (the input projection of all ``T`` already done, in one
-    matmul) -> spikes ``[T, B, N]``.
-
-    Per step: one recurrent matmul, ``x_t + F.linear(z, W)`` as the recurrent core writes it,
-    then the base model's unchecked core on ``[B, N]`` (bound once). The same numbers as the
-    stepwise core. The base model's fused scan on a ``[1, B, N]`` slice gives the same numbers
-    too but was slower here (the fused operator's per-call cost exceeds the few pointwise ops
-    it saves; ``benchmarks/recurrent_layer.py`` measures both).
-    """
-    n_base = len(base.params)
-    base_values = base.params_type(*values[:n_base])
-    weight: Tensor = values[n_base]
-    first = xs if num_steps is not None else xs[0]
-    length = num_steps if num_steps is not None else xs.shape[0]
-    model.check(
-        model.init(tuple(first.shape), dtype=first.dtype, device=first.device), first, values
-    )
-    state = base.init(tuple(first.shape), dtype=first.dtype, device=first.device)
-    z = torch.zeros_like(first)
-    step = base.bind(base_values, firing)
-    spikes = []
-    for t in range(length):
-        z, state = step(state, (xs if num_steps is not None else xs[t]) + F.linear(z, weight))
-        spikes.append(z)
-    return torch.stack(spikes)
 
 
 class NetOutput(NamedTuple):

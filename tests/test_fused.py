@@ -62,6 +62,9 @@ def _param(
 ) -> Any:
     field = NEURON_MODELS[model.name].params[name]  # the registered range of this param
     lo, hi = field.low, field.high
+    if field.kind == "matrix":  # a recurrent weight [N, N], whatever the kind drawn
+        w = _uniform(lo, hi, (shape[-1], shape[-1]), g, dtype, grid)
+        return w.to(dtype).requires_grad_(True)
     if kind == "float":
         return _uniform(lo, hi, (), g, F64, grid).item()
     size = {"scalar": (), "neuron": shape[-1:], "full": shape}[kind]

@@ -13,7 +13,8 @@ C kernel), ``"triton"`` (the generated Triton kernels), ``"torch"`` (the graph e
 ``"scan"``; see :mod:`snnfunc.fused.fuse`.
 
 :data:`FUSED` holds the fused scan of every registered model whose step is pointwise (all params
-per neuron: no ``"matrix"`` field), by model name.
+per neuron: no ``"matrix"`` field), and of every recurrent model of such a base
+(:mod:`snnfunc.fused.recurrent`), by model name.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnfunc._checks import check_floating, check_int_at_least
+from snnfunc._checks import first_step
 from snnfunc.fused.fuse import Backend, Fused, fuse
-from snnfunc.neurons import MODELS
+from snnfunc.fused.recurrent import recurrent_model_scan
+from snnfunc.neurons import MODELS, recurrent_base
 from snnfunc.neurons._model import NeuronModel
 from snnfunc.neurons.if_ import IF, IFParams, IFState
 from snnfunc.neurons.lif import LIF, LIFParams, LIFState
@@ -37,22 +39,6 @@ from snnfunc.reset import Firing, Reset
 from snnfunc.surrogate import DEFAULT_SPIKE, SpikeFn
 
 __all__ = ["lif_scan", "synaptic_scan", "if_scan", "FUSED", "model_scan"]
-
-
-def _first_step(xs: Tensor, num_steps: int | None) -> Tensor:
-    """The input of one step (for the model's checks)."""
-    check_floating("xs", xs)
-    if num_steps is not None:
-        check_int_at_least("num_steps", num_steps, 1)
-        return xs
-    if xs.dim() == 0:
-        raise ValueError(
-            "xs must have a leading time dim [T, ...]; got a 0-d tensor "
-            "(pass num_steps= for a static input)"
-        )
-    if xs.shape[0] < 1:
-        raise ValueError("xs must have at least one time step (T >= 1), got T = 0")
-    return xs[0]
 
 
 _CACHE: dict[tuple[Any, ...], Fused] = {}
@@ -93,7 +79,7 @@ def _run(
     firing: Firing,
     backend: Backend,
 ) -> tuple[Tensor, Any]:
-    model.check(state, _first_step(xs, num_steps), params)
+    model.check(state, first_step(xs, num_steps), params)
     return _fused(model, firing, backend)(state, xs, params, num_steps=num_steps)
 
 
@@ -254,11 +240,25 @@ _NAMED: dict[str, Callable[..., tuple[Tensor, Any]]] = {
     "synaptic": synaptic_scan,
     "if": if_scan,
 }
+
+
+def _pointwise(model: NeuronModel[Any, Any]) -> bool:
+    return all(field.kind == "neuron" for field in model.params.values())
+
+
+def _fused_scan_of(model: NeuronModel[Any, Any]) -> Callable[..., tuple[Tensor, Any]] | None:
+    if _pointwise(model):
+        return _NAMED.get(model.name) or model_scan(model)
+    base = recurrent_base(model)
+    if base is not None and _pointwise(base):
+        return recurrent_model_scan(model)
+    return None
+
+
 FUSED: Mapping[str, Callable[..., tuple[Tensor, Any]]] = MappingProxyType(
-    {
-        name: _NAMED.get(name) or model_scan(model)
-        for name, model in MODELS.items()
-        if all(field.kind == "neuron" for field in model.params.values())
-    }
+    {name: found for name, model in MODELS.items() if (found := _fused_scan_of(model)) is not None}
 )
-"""The fused scan of every pointwise neuron model, by model name (read-only)."""
+"""The fused scan of every registered neuron model that has one, by model name (read-only):
+every pointwise model (:func:`model_scan`), and every recurrent model of a pointwise base
+(:func:`snnfunc.fused.recurrent.recurrent_model_scan`: one matmul and one fused update per
+step)."""
