@@ -10,6 +10,7 @@ point its readers and dataset classes at the same fixture files; nothing is down
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,146 @@ def test_dataset_errors_say_which_sample() -> None:
     assert ev.tonic_dataset(
         [(events, torch.tensor(4))], sensor_size=SHD_SENSOR, **bins
     ).labels.tolist() == [4]
+
+
+# --- with tonic itself (skipped where it is not installed; nothing is downloaded) ------------
+
+
+def _offline(base: type) -> type:
+    """A subclass of a tonic dataset class, of the same name (so it reads ``save_to/<Name>``, as
+    tonic does), that takes the files as present and refuses to download."""
+
+    def download(self: Any) -> None:
+        raise AssertionError("a test tried to download")
+
+    return type(base.__name__, (base,), {"_check_exists": lambda self: True, "download": download})
+
+
+def test_tonic_reader_decodes_the_nmnist_files_as_read_nmnist(tmp_path: Path) -> None:
+    tonic = pytest.importorskip("tonic")
+    from test_events import atis_encode, write_nmnist
+
+    written = write_nmnist(tmp_path, "Test", per_digit=1, seed=7)
+    # and a file with a timestamp-overflow marker (y = 240): both readers add 2**13 us after it
+    marker = tmp_path / "Test" / "3" / "00001.bin"
+    marker.write_bytes(atis_encode([1, 0, 2], [2, 240, 3], [1, 0, 0], [100, 8_000, 50]))
+    inputs, labels = ev.load_nmnist(tmp_path, "test", num_bins=30, t_max=0.3)
+    assert len(labels) == 11 and labels[13 - 3 + 0] == 3  # round-robin: 0..9, then digit 3's 2nd
+    paths = [*written, str(marker)]
+    order = [*range(10), 10]  # load_nmnist: the first file of each digit, then the second of 3
+    for path, j in zip(paths, order, strict=True):
+        events = tonic.io.read_mnist_file(path, dtype=tonic.datasets.NMNIST.dtype)
+        got = ev.from_tonic_events(
+            events, tonic.datasets.NMNIST.sensor_size, num_bins=30, t_max=0.3
+        )
+        assert torch.equal(got, inputs[j]), path
+    overflowed = tonic.io.read_mnist_file(str(marker), dtype=tonic.datasets.NMNIST.dtype)
+    assert overflowed["t"].tolist() == [100, 50 + 2**13]  # the marker itself is dropped
+
+
+def test_tonic_nmnist_dataset_offline_equals_load_nmnist(tmp_path: Path) -> None:
+    tonic = pytest.importorskip("tonic")
+    from test_events import write_nmnist
+
+    root = tmp_path / "NMNIST"  # tonic's layout: save_to/NMNIST/Test/<digit>/*.bin
+    write_nmnist(root, "Test", per_digit=3, seed=11)
+    dataset = _offline(tonic.datasets.NMNIST)(str(tmp_path), train=False)
+    assert len(dataset) == 30
+    binned = ev.tonic_dataset(dataset, num_bins=30, t_max=0.3)  # sensor_size from the dataset
+    ours = ev.load_nmnist(root, "test", num_bins=30, t_max=0.3)  # the CLI's --data-dir DIR/NMNIST
+    # tonic's order is digit by digit, load_nmnist's round-robin over the digits
+    perm = torch.tensor([k * 10 + digit for digit in range(10) for k in range(3)])
+    assert torch.equal(binned.inputs, ours.inputs[perm])
+    assert torch.equal(binned.labels, ours.labels[perm])
+    framed = _offline(tonic.datasets.NMNIST)(
+        str(tmp_path),
+        train=False,
+        transform=tonic.transforms.ToFrame(sensor_size=dataset.sensor_size, n_time_bins=3),
+    )
+    with pytest.raises(TypeError, match="sample 0: events must be .* structured array.*ToFrame"):
+        ev.tonic_dataset(framed, num_bins=30, t_max=0.3)
+
+
+@pytest.mark.parametrize("time_dtype", ["float32", "float64"])
+def test_tonic_shd_dataset_offline_equals_load_shd(tmp_path: Path, time_dtype: str) -> None:
+    tonic = pytest.importorskip("tonic")
+    pytest.importorskip("h5py")
+    from test_events import random_hsd_samples, write_hsd
+
+    (tmp_path / "SHD").mkdir()
+    write_hsd(tmp_path / "SHD" / "shd_test.h5", random_hsd_samples(12, 20, 2), 20, time_dtype)
+    dataset = _offline(tonic.datasets.SHD)(str(tmp_path), train=False)
+    events, target = dataset[0]
+    assert events.dtype == SHD_DTYPE and set(events["p"].tolist()) <= {1}
+    binned = ev.tonic_dataset(dataset, num_bins=100, t_max=1.4)
+    ours = ev.load_shd(tmp_path / "SHD", "test", num_bins=100, t_max=1.4)
+    assert torch.equal(binned.inputs, ours.inputs) and torch.equal(binned.labels, ours.labels)
+
+
+def test_tonic_shd_on_numpy_2_breaks_float16_times_and_the_error_says_so(tmp_path: Path) -> None:
+    tonic = pytest.importorskip("tonic")
+    pytest.importorskip("h5py")
+    from test_events import write_hsd
+
+    (tmp_path / "SHD").mkdir()
+    sample = (np.array([0.0, 0.25]), np.array([1, 2]), 0)
+    write_hsd(tmp_path / "SHD" / "shd_test.h5", [sample], 20, "float16")
+    dataset = _offline(tonic.datasets.SHD)(str(tmp_path), train=False)
+    with warnings.catch_warnings():  # tonic's own cast warns (overflow, invalid value)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        events, _ = dataset[0]
+    if int(np.__version__.split(".")[0]) < 2:  # pragma: no cover - numpy 1 upcasts to float32
+        assert events["t"].tolist() == [0, 250_000]
+        return
+    # numpy 2: float16 * 1e6 stays float16 and overflows; the int cast gives -2**63
+    assert events["t"].tolist() == [-(2**63)] * 2
+    with pytest.raises(ValueError, match=r"sample 0: events\['t'\] holds -2\*\*63.*load_shd"):
+        ev.tonic_dataset([(events, 0)], num_bins=100, t_max=1.4, sensor_size=SHD_SENSOR)
+
+
+def _sorted_events(seed: int, n: int, sensor: tuple[int, int, int], t_end: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    width, height, polarities = sensor
+    return structured(
+        NMNIST_DTYPE,
+        x=rng.integers(0, width, n),
+        y=rng.integers(0, height, n),
+        t=np.sort(rng.integers(0, t_end, n)),  # tonic's slicers need time-sorted events
+        p=rng.integers(0, polarities, n),
+    )
+
+
+@pytest.mark.parametrize("sensor", [NMNIST_SENSOR, (20, 1, 1), (5, 3, 2)])
+def test_toframe_time_window_from_0_is_the_same_binning(sensor: tuple[int, int, int]) -> None:
+    tonic = pytest.importorskip("tonic")
+    for seed in range(5):
+        events = _sorted_events(seed, 200, sensor, 330_000)
+        if sensor[1] == 1:  # a 1-d sensor's events have no y (tonic's SHD dtype, p ignored)
+            events = structured(SHD_DTYPE, t=events["t"], x=events["x"], p=1)
+        steps, dt_us = 30, 10_000
+        frames = tonic.transforms.ToFrame(
+            sensor_size=sensor, time_window=dt_us, start_time=0, end_time=steps * dt_us
+        )(events.copy())  # ToFrame sets p = 0 in place on a one-polarity sensor
+        width, height, polarities = sensor  # frames [T, P, H, W]; [T, P, W] without y
+        assert frames.shape == (steps, polarities, *([height] if height > 1 else []), width)
+        got = ev.from_tonic_events(events, sensor, num_bins=steps, dt=dt_us / 1e6)
+        assert torch.equal(got, torch.from_numpy(frames.reshape(steps, -1)).float())
+
+
+def test_toframe_n_time_bins_spans_first_to_last_event() -> None:
+    """``ToFrame(n_time_bins=T)`` bins each sample from its first event, ``dt = (t_last -
+    t_first) // T`` microseconds (floored), so its last event(s) fall outside; snnfunc's window
+    starts at 0 and is the same for every sample."""
+    tonic = pytest.importorskip("tonic")
+    for seed in range(5):
+        events = _sorted_events(seed, 300, NMNIST_SENSOR, 300_000)
+        events["t"] += 5_000 + seed  # a sample that does not start at 0
+        steps = 30
+        frames = tonic.transforms.ToFrame(sensor_size=NMNIST_SENSOR, n_time_bins=steps)(events)
+        first, last = int(events["t"][0]), int(events["t"][-1])
+        shifted = events.copy()
+        shifted["t"] -= first
+        dt_us = (last - first) // steps
+        got = ev.from_tonic_events(shifted, NMNIST_SENSOR, num_bins=steps, dt=dt_us / 1e6)
+        assert torch.equal(got, torch.from_numpy(frames.reshape(steps, -1)).float())
+        assert got.sum() < len(events)  # the last event is past T * dt
