@@ -2,14 +2,10 @@
 
 `tonic <https://tonic.readthedocs.io>`_ gives each sample as ``(events, target)``, ``events`` a
 numpy structured array with fields ``t`` (timestamps), ``x`` (column), ``y`` (row; absent on a
-1-d sensor) and ``p`` (polarity), and a ``sensor_size`` of ``(W, H, P)``:
+1-d sensor) and ``p`` (polarity), and a ``sensor_size`` of ``(W, H, P)`` (tonic 1.6):
 
-==========  ===================================================  ==============
-dataset     ``dtype``                                            ``sensor_size``
-==========  ===================================================  ==============
-SHD, SSC    ``[('t', '<i8'), ('x', '<i8'), ('p', '<i8')]``       ``(700, 1, 1)``
-N-MNIST     ``[('x', '<i8'), ('y', '<i8'), ('t', '<i8'), ('p', '<i8')]``  ``(34, 34, 2)``
-==========  ===================================================  ==============
+- SHD, SSC: fields ``t``, ``x``, ``p`` (int64), ``sensor_size = (700, 1, 1)``;
+- N-MNIST: fields ``x``, ``y``, ``t``, ``p`` (int64), ``sensor_size = (34, 34, 2)``.
 
 Timestamps are microseconds (tonic's SHD/SSC multiply the file's seconds by ``1e6`` and
 truncate to an integer; N-MNIST's are the file's microseconds), hence
@@ -19,8 +15,9 @@ The channel of an event is ``c = (p * H + y) * W + x``, the flattening of tonic'
 ``ToFrame`` frames ``[T, P, H, W]`` (``[T, P, W]`` on a 1-d sensor), which is also
 :data:`~snnfunc.app.events.NMNIST_SENSOR`'s ``(polarity, y, x)`` order and the unit id of
 SHD/SSC. On a one-polarity sensor (``P = 1``) ``p`` is ignored, as ``ToFrame`` does. So for the
-same sample, :func:`from_tonic_events` equals snnfunc's own loaders (:func:`load_shd`,
-:func:`load_nmnist`) bin for bin, with ``dt``/``t_max`` in seconds as there.
+same sample, :func:`from_tonic_events` equals snnfunc's own loaders
+(:func:`~snnfunc.app.events.load_shd`, :func:`~snnfunc.app.events.load_nmnist`) bin for bin,
+with ``dt``/``t_max`` in seconds as there.
 
 Nothing here imports tonic: its events are plain numpy arrays, and any object with
 ``len``/indexing (or iteration) that yields ``(events, target)`` is a dataset for
