@@ -10,6 +10,9 @@ point its readers and dataset classes at the same fixture files; nothing is down
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -275,6 +278,9 @@ def test_dataset_errors_say_which_sample() -> None:
         ev.tonic_dataset([events], sensor_size=SHD_SENSOR, **bins)
     with pytest.raises(TypeError, match="sample 0: events must be a 1-d numpy structured"):
         ev.tonic_dataset([(np.zeros((2, 1, 700)), 0)], sensor_size=SHD_SENSOR, **bins)
+    off = structured(SHD_DTYPE, t=[0], x=[700], p=[1])
+    with pytest.raises(ValueError, match=r"sample 1: events\['x'\] must lie in \[0, 700\)"):
+        ev.tonic_dataset([(events, 0), (off, 0)], sensor_size=SHD_SENSOR, **bins)
     with pytest.raises(ValueError, match=r"max_samples must be"):
         ev.tonic_dataset([(events, 0)], sensor_size=SHD_SENSOR, max_samples=0, **bins)
     with pytest.raises(TypeError, match="dataset must yield"):
@@ -425,3 +431,21 @@ def test_toframe_n_time_bins_spans_first_to_last_event() -> None:
         got = ev.from_tonic_events(shifted, NMNIST_SENSOR, num_bins=steps, dt=dt_us / 1e6)
         assert torch.equal(got, torch.from_numpy(frames.reshape(steps, -1)).float())
         assert got.sum() < len(events)  # the last event is past T * dt
+
+
+def test_snnfunc_never_imports_tonic() -> None:
+    code = (
+        "import sys, numpy as np; from snnfunc.app.events import tonic_dataset; "
+        "tonic_dataset([(np.zeros(1, [('t', int), ('x', int)]), 0)], sensor_size=(1, 1, 1), "
+        "num_bins=1, dt=1.0); print('tonic' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    )
+    assert done.stdout.strip() == "False"

@@ -80,12 +80,14 @@ def _field(events: Any, name: str, kinds: str, what: str, where: str) -> Any:
     return np.ascontiguousarray(column, dtype=np.float64 if kinds == "iuf" else np.int64)
 
 
-def _check_range(name: str, values: Any, size: int, sensor_size: tuple[int, int, int]) -> None:
+def _check_range(
+    name: str, values: Any, size: int, sensor: tuple[int, int, int], where: str
+) -> None:
     if values.size and (int(values.min()) < 0 or int(values.max()) >= size):
         bad = int(values.min()) if int(values.min()) < 0 else int(values.max())
         raise ValueError(
-            f"events[{name!r}] must lie in [0, {size}) on sensor_size (W, H, P) = {sensor_size}, "
-            f"got {bad}"
+            f"{where}events[{name!r}] must lie in [0, {size}) on sensor_size (W, H, P) = "
+            f"{sensor}, got {bad}"
         )
 
 
@@ -151,15 +153,15 @@ def _event_channels(
             f"overflows float16); read those files with load_shd/load_ssc instead"
         )
     x = _field(events, "x", "iub", "column", where)
-    _check_range("x", x, width, sensor)
+    _check_range("x", x, width, sensor, where)
     channels = x
     if height > 1:
         y = _field(events, "y", "iub", "row", where)
-        _check_range("y", y, height, sensor)
+        _check_range("y", y, height, sensor, where)
         channels = channels + y * width
     if polarities > 1:
         p = _field(events, "p", "iub", "polarity", where)
-        _check_range("p", p, polarities, sensor)
+        _check_range("p", p, polarities, sensor, where)
         channels = channels + p * (height * width)
     elif "p" in names and np.unique(events["p"]).size > 1:
         raise ValueError(
