@@ -35,8 +35,14 @@ The HDF5 layout (SHD and SSC)::
 
 HDF5 needs ``h5py`` (``pip install 'snnfunc[events]'``); N-MNIST needs nothing beyond torch.
 
+tonic (optional, used where installed; never required): :func:`from_tonic_events` bins one
+sample of tonic's structured-array events to the same ``[T, C]`` as the loaders above, and
+:func:`tonic_dataset` bins a whole tonic dataset (or any ``(events, target)`` sequence) to an
+:class:`EventDataset`. Neither imports tonic.
+
 Modules: :mod:`~snnfunc.app.events.binning` (events -> counts), :mod:`~snnfunc.app.events.hsd`
-(SHD, SSC), :mod:`~snnfunc.app.events.nmnist` (N-MNIST); every public name is re-exported here.
+(SHD, SSC), :mod:`~snnfunc.app.events.nmnist` (N-MNIST), :mod:`~snnfunc.app.events.tonic_events`
+(tonic's events); every public name is re-exported here.
 """
 
 from __future__ import annotations
@@ -57,6 +63,11 @@ from snnfunc.app.events.nmnist import DVSEvents as DVSEvents
 from snnfunc.app.events.nmnist import decode_atis as decode_atis
 from snnfunc.app.events.nmnist import load_nmnist as load_nmnist
 from snnfunc.app.events.nmnist import read_nmnist as read_nmnist
+from snnfunc.app.events.tonic_events import TONIC_TICKS_PER_SECOND as TONIC_TICKS_PER_SECOND
+from snnfunc.app.events.tonic_events import from_tonic_events as from_tonic_events
+from snnfunc.app.events.tonic_events import tonic_dataset as tonic_dataset
+from snnfunc.app.events.tonic_events import tonic_event_channels as tonic_event_channels
+from snnfunc.app.events.tonic_events import tonic_samples as tonic_samples
 
 __all__ = [
     "EventSamples",
@@ -75,4 +86,9 @@ __all__ = [
     "decode_atis",
     "read_nmnist",
     "load_nmnist",
+    "TONIC_TICKS_PER_SECOND",
+    "tonic_event_channels",
+    "from_tonic_events",
+    "tonic_samples",
+    "tonic_dataset",
 ]
