@@ -7,6 +7,7 @@ by name."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -292,3 +293,88 @@ def _coincidence(learn: bool) -> float:
 def test_coincidence_task_needs_learned_delays() -> None:
     assert 0.4 < _coincidence(learn=False) < 0.6  # never fires: chance
     assert _coincidence(learn=True) > 0.95
+
+
+# --- the CLI: snnfunc train --delay D ----------------------------------------------------------
+def test_cli_trains_a_delay_before_each_hidden_layer(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A tiny randman run with --delay: the checkpoint holds delay1.delay, kept in [0, D] by
+    the training loop's clamp even at a learning rate that throws them out of range."""
+    import json
+
+    from snnfunc.app import cli
+    from snnfunc.app.checkpoint import load_checkpoint
+    from snnfunc.app.models import ModelConfig, network
+
+    argv = ["train", "--dataset", "randman", "--delay", "4", "--hidden", "8", "--epochs", "1"]
+    argv += ["--max-batches", "3", "--lr", "2", "--no-progress", "--no-plots"]
+    out = tmp_path / "run"
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"]["delay"] == 4
+    model, _ = load_checkpoint(out)
+    delay = model.params["delay1.delay"]
+    assert delay.shape == (8,) and 0 <= delay.min() and delay.max() <= 4
+    assert (delay == 0).any() or (delay == 4).any()  # lr=2 pushed some out: clamped
+    assert [type(s).__name__ for s, _ in model.network.stateful] == ["Delay", "Neuron", "Neuron"]
+    capsys.readouterr()
+    assert cli.main(["eval", "--checkpoint", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == metrics["test_accuracy"]
+    with pytest.raises(SystemExit):  # argparse's usage error
+        cli.main([*argv, "--delay", "-1", "--out", str(tmp_path / "bad")])
+    assert "must be an integer >= 0, got -1" in capsys.readouterr().err
+    # the image models too: a delay before both hidden conv layers, per unit [C, H, W]
+    conv = network(
+        ModelConfig(
+            arch="conv", hidden=(2, 3), input_shape=(1, 8, 8), padding=2, kernel_size=3, delay=2
+        )
+    )
+    assert {k: v for k, v in conv.param_shapes().items() if "delay" in k} == {
+        "delay1.delay": (2, 5, 5),
+        "delay2.delay": (3, 3, 3),
+    }
+    with pytest.raises(ValueError, match="delay must be >= 0"):
+        ModelConfig(delay=-1)
+
+
+# --- NIR: whole-step delays round-trip as nir.Delay, fractional ones are refused ---------------
+def test_nir_round_trip_of_whole_step_delays(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    nir = pytest.importorskip("nir")
+    from types import SimpleNamespace
+
+    from snnfunc.interop.nir import from_nir, model_layers, to_nir
+
+    lif, firing = MODELS["lif"], Firing.of(reset="zero", reset_delay=False)
+    net = Network(
+        (4,),
+        (
+            Linear("fc1", 5),
+            Delay("delay1", 6, torch.tensor([0.0, 1.0, 2.0, 3.0, 6.0])),
+            Neuron("neuron1", lif, sf.LIFParams(0.9, 0.5), firing),
+            Linear("fc2", 3),
+            Neuron("neuron2", lif, sf.LIFParams(0.9, 0.5), firing),
+        ),
+    )
+    params = net.init_params(generator=torch.Generator().manual_seed(0))
+    model = SimpleNamespace(network=net, params=params)
+    graph = to_nir(model_layers(model), (4,), dt=1e-3)
+    node = graph.nodes["1"]
+    assert isinstance(node, nir.Delay)
+    np_delay = node.delay
+    assert np_delay.tolist() == pytest.approx([0.0, 1e-3, 2e-3, 3e-3, 6e-3], rel=1e-12)
+    nir.write(tmp_path / "net.nir", graph)
+    back = from_nir(nir.read(tmp_path / "net.nir"), dt=1e-3)
+    assert back.state_kinds == ("delay", "lif", "lif") and back.max_delays == (6,)
+    xs = (torch.rand(20, 3, 4, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    want = net.stepwise(params, xs).spikes
+    got, _ = sf.scan(back.step, back.init(3), xs)
+    assert want.sum() > 0 and torch.equal(got, want)
+    again = to_nir(back.layers, (4,), dt=1e-3)
+    assert np.array_equal(again.nodes["1"].delay, node.delay)
+    # fractional delays: refused on export, and so is a NIR delay that is no whole step count
+    with torch.no_grad():
+        params["delay1.delay"][1] = 1.5
+    with pytest.raises(ValueError, match=r"layers\[1\]: a delay of 1.5 steps has no NIR form"):
+        to_nir(model_layers(model), (4,), dt=1e-3)
+    graph.nodes["1"].delay = node.delay * 1.5
+    with pytest.raises(ValueError, match=r"node '1' \(Delay\): a delay of .* is 1.5 steps"):
+        from_nir(graph, dt=1e-3)
