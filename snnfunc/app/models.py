@@ -367,7 +367,8 @@ def initial_states(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> tuple[Any, ...]:
-    """Resting states of every neuron layer of :func:`network_step`, for a batch of ``B``."""
+    """Resting states of every stateful layer of :func:`network_step` (the neuron layers and
+    any delays), for a batch of ``B``."""
     return network(config).init(batch_size, dtype=dtype, device=device)
 
 
