@@ -21,18 +21,19 @@ from the tuple, by one interpreter each:
   :meth:`Network.init`;
 * **layerwise**, the fast path: :meth:`Network.forward` runs each neuron layer over all ``T``
   steps at once (fused where :data:`snnfunc.fused.FUSED` has the model, else ``scan`` of its
-  unchecked step; a recurrent layer per step as one matmul plus its base model's update) and each
-  :class:`Delay` as one :func:`~snnfunc.delay.fractional_delay`, with a static input's first
-  stateless layers computed once per batch;
+  unchecked step; a recurrent layer per step as one matmul plus its base model's update), with a
+  static input's first stateless layers computed once per batch;
 * **NIR export**: :meth:`Network.bind` gives the layers :func:`snnfunc.interop.nir.to_nir` reads.
 
 The layerwise forward equals the stepwise scan (values and gradients; tested). A stateless spec is
 any object with ``out_shape``, ``param_shapes``, ``init`` and ``layer`` (:class:`Spec`); a
 stateful one also has ``init_state`` and ``run`` and its ``layer`` is a stateful
 :class:`~snnfunc.compose.Layer` (:class:`Stateful`): :class:`Neuron` and :class:`Delay`
-(learnable transmission delays). :meth:`Network.init` gives one state per stateful layer, in
-order; :attr:`Network.neurons` lists the neuron layers only. :meth:`Network.constrain_` keeps
-trained params in range (a :class:`Delay`'s delays in ``[0, max_delay]``).
+(learnable transmission delays; layerwise one :func:`~snnfunc.delay.fractional_delay` over all
+``T``, stepwise :func:`~snnfunc.delay.delay_step`). :meth:`Network.init` gives one state per
+stateful layer, in order; :attr:`Network.neurons` lists the neuron layers only.
+:meth:`Network.constrain_` keeps trained params in range (a :class:`Delay`'s delays in
+``[0, max_delay]``).
 """
 
 from __future__ import annotations
