@@ -166,6 +166,29 @@ def test_torch_func_grad_and_vmap_over_examples() -> None:
     assert torch.equal(batched, net.stepwise(params, x).spikes)
 
 
+def test_torch_func_over_the_layerwise_path() -> None:
+    """grad and vmap through Network.forward (fractional_delay, then the fused LIF)."""
+    net = NETS["before_lif"]
+    params = {k: v.detach() for k, v in _params(net).items()}
+    x, _ = _input(net, static=False)
+
+    def loss(p: dict[str, Tensor]) -> Tensor:
+        return net.forward(p, x).membrane.square().sum()
+
+    got = torch.func.grad(loss)(params)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    want = torch.autograd.grad(loss(leaves), list(leaves.values()))
+    for (key, a), b in zip(got.items(), want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=key)
+    assert got["delay1.delay"].abs().sum() > 0
+
+    def one(xe: Tensor) -> Tensor:  # [T, N] -> [T, C]: one example, as a batch of one
+        return net.forward(params, xe[:, None]).spikes[:, 0]
+
+    batched = torch.func.vmap(one, in_dims=1, out_dims=1)(x)
+    assert torch.equal(batched, net.forward(params, x).spikes)
+
+
 def test_states_neurons_and_the_stateful_protocol() -> None:
     net = NETS["on_input_and_spikes"]
     assert [type(s).__name__ for s, _ in net.stateful] == ["Delay", "Neuron", "Delay", "Neuron"]
