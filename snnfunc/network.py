@@ -26,8 +26,14 @@ from the tuple, by one interpreter each:
 * **NIR export**: :meth:`Network.bind` gives the layers :func:`snnfunc.interop.nir.to_nir` reads.
 
 The layerwise forward equals the stepwise scan (values and gradients; tested). A stateless spec is
-any object with ``out_shape``, ``param_shapes``, ``init`` and ``layer`` (:class:`Spec`); the
-stateful one is :class:`Neuron`.
+any object with ``out_shape``, ``param_shapes``, ``init`` and ``layer`` (:class:`Spec`); a
+stateful one also has ``init_state`` and ``run`` and its ``layer`` is a stateful
+:class:`~snnfunc.compose.Layer` (:class:`Stateful`): :class:`Neuron` and :class:`Delay`
+(learnable transmission delays; layerwise one :func:`~snnfunc.delay.fractional_delay` over all
+``T``, stepwise :func:`~snnfunc.delay.delay_step`). :meth:`Network.init` gives one state per
+stateful layer, in order; :attr:`Network.neurons` lists the neuron layers only.
+:meth:`Network.constrain_` keeps trained params in range (a :class:`Delay`'s delays in
+``[0, max_delay]``).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +50,14 @@ from torch import Tensor
 
 from snnfunc._checks import check_int_at_least
 from snnfunc.compose import Layer, neuron, sequential
+from snnfunc.delay import (
+    DelayParams,
+    DelayState,
+    _delay_core,
+    delay_init,
+    delay_step,
+    fractional_delay,
+)
 from snnfunc.fused import FUSED
 from snnfunc.neurons import NeuronModel
 from snnfunc.reset import Firing
@@ -55,6 +69,8 @@ __all__ = [
     "Linear",
     "Conv2d",
     "MaxPool2d",
+    "Stateful",
+    "Delay",
     "Neuron",
     "Network",
     "NetOutput",
@@ -88,6 +104,57 @@ class Spec(Protocol):
 
     def layer(self, params: Params) -> Callable[[Tensor], Tensor]:
         """``x [B, *shape] -> [B, *out_shape]`` with its weights taken from ``params``."""
+        ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A stateful layer spec (:class:`Neuron`, :class:`Delay`): a :class:`Spec`'s shape rule and
+    weights, plus a state, a step for the stepwise interpreter and a run over all steps for the
+    layerwise one. The two must agree: ``run`` equals :func:`snnfunc.scan` of ``layer`` from
+    ``init_state``, bit for bit where the ops allow.
+
+    Semantics of ``run`` (the reference it is tested against)::
+
+        state = spec.init_state(xs.shape[1:])        # [B, *shape]
+        ys, _ = scan(spec.layer(params).fn, state, xs, num_steps=num_steps)
+    """
+
+    def out_shape(self, shape: Shape) -> Shape:
+        """Per-example output shape for input ``shape``; ``ValueError`` if it cannot take it."""
+        ...
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        """Its learnable params' names and shapes for input ``shape``."""
+        ...
+
+    def init(
+        self,
+        shape: Shape,
+        *,
+        generator: torch.Generator | None,
+        dtype: torch.dtype,
+        device: torch.device | str | None,
+    ) -> dict[str, Tensor]:
+        """Fresh learnable params for input ``shape``."""
+        ...
+
+    def init_state(
+        self, shape: Shape, *, dtype: torch.dtype, device: torch.device | str | None
+    ) -> Any:
+        """The resting state for one step's input of ``shape`` (``(B, *shape)`` or ``shape``)."""
+        ...
+
+    def layer(self, params: Params) -> Layer:
+        """The stateful step ``(state, x [B, *shape]) -> (y, state)`` with ``params`` bound."""
+        ...
+
+    def run(
+        self, params: Params, xs: Tensor, *, num_steps: int | None = None, record: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """All steps at once: ``xs [T, B, *shape]`` (or static ``[B, *shape]`` with
+        ``num_steps``) -> ``(ys [T, B, *out], membrane [T, B, *out] or None)``; the membrane
+        only where ``record`` and the layer has one."""
         ...
 
 
@@ -233,6 +300,169 @@ class MaxPool2d(_Stateless):
         return partial(F.max_pool2d, kernel_size=self.size)
 
 
+def _delay_layer_step(state: DelayState, x: Tensor, *, delay: Tensor) -> tuple[Tensor, DelayState]:
+    """:func:`~snnfunc.delay.delay_step` with ``delay`` in ``x``'s dtype and device (a fixed
+    delay is kept in float64 until it meets its input). ``x [B, *shape] -> [B, *shape]``."""
+    return delay_step(state, x, DelayParams(delay.to(dtype=x.dtype, device=x.device)))
+
+
+def _delay_layer_core(state: DelayState, x: Tensor, *, delay: Tensor) -> tuple[Tensor, DelayState]:
+    """:func:`_delay_layer_step` without the checks (the time loop after the first step)."""
+    return _delay_core(state, x, DelayParams(delay.to(dtype=x.dtype, device=x.device)))
+
+
+@dataclass(frozen=True)
+class Delay:
+    r"""Learnable transmission delays, one per unit of the layer: ``[B, *shape] -> [B, *shape]``.
+
+    Each unit's input is delayed by ``d`` steps, fractional and differentiable
+    (:mod:`snnfunc.delay`): with ``d = k + f``, ``y[t] = (1 - f) x[t - k] + f x[t - k - 1]``,
+    ``x[s < 0] = 0``. Put it before a neuron layer to delay the currents reaching it (after a
+    ``Linear``: one delay per postsynaptic neuron), or after one to delay its spikes.
+
+    Layerwise (:meth:`run`) it is :func:`~snnfunc.delay.fractional_delay` over ``[T, B, ...]``;
+    stepwise (:meth:`layer`) :func:`~snnfunc.delay.delay_step` with its
+    :class:`~snnfunc.delay.DelayState` (the last ``max_delay + 1`` inputs). The two are equal
+    bit for bit, values and gradients.
+
+    A static input (``num_steps``, the same ``x`` at every step) stops being static here: its
+    delay is ``x`` gated on at step ``k`` (``y[t] = 0`` for ``t < k``, ``(1 - f) x`` at
+    ``t = k``, ``x`` after), so the layers after it see ``[T, B, ...]``.
+
+    Attributes:
+        name: the prefix of its param, ``NAME.delay``, of the layer's per-example shape (``[N]``
+            or ``[C, H, W]``).
+        max_delay: the largest delay, in steps (static, ``>= 0``); the stepwise state keeps the
+            last ``max_delay + 1`` inputs.
+        delay: the initial delays, in steps, in ``[0, max_delay]``: a float, a tensor that
+            broadcasts to the layer's shape, or ``"uniform"``, drawn ``U(0, max_delay)`` per unit
+            from :meth:`Network.init_params`'s generator (``learn=True`` only).
+        learn: train the delays (``NAME.delay`` in the params dict); with ``False`` they stay
+            at ``delay`` and the layer owns no param.
+
+    Training steps the delays out of ``[0, max_delay]``, where :func:`~snnfunc.delay.
+    fractional_delay` raises ``ValueError``: clamp them after each optimiser step with
+    :meth:`Network.constrain_` (or :meth:`constrain`, its pure form).
+    """
+
+    name: str
+    max_delay: int
+    delay: float | Tensor | Literal["uniform"] = 0.0
+    learn: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"name must be a non-empty str, got {self.name!r}")
+        check_int_at_least("max_delay", self.max_delay, 0)
+        if not isinstance(self.learn, bool):
+            raise TypeError(f"learn must be a bool, got {type(self.learn).__name__}")
+        value = self.delay
+        if isinstance(value, str):
+            if value != "uniform":
+                raise ValueError(
+                    f"delay must be a float, a Tensor or 'uniform', got the string {value!r}"
+                )
+            if not self.learn:
+                raise ValueError(
+                    "delay='uniform' is drawn by Network.init_params, which only draws learnable "
+                    "params: use learn=True, or give fixed delays as a float or a Tensor"
+                )
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+            raise TypeError(
+                f"delay must be a float, a Tensor or 'uniform', got {type(value).__name__}"
+            )
+        if isinstance(value, Tensor) and not value.is_floating_point():
+            raise TypeError(f"delay must be a floating-point Tensor, got {value.dtype}")
+        d = torch.as_tensor(value, dtype=torch.float64).detach()
+        bad = ~((d >= 0) & (d <= self.max_delay))  # NaN is bad too
+        if bool(bad.any()):
+            raise ValueError(
+                f"delay must lie in [0, max_delay={self.max_delay}] steps, got "
+                f"{d[bad].flatten()[0].item()!r}"
+            )
+
+    @property
+    def key(self) -> str:
+        """Its param's name in the params dict: ``NAME.delay``."""
+        return f"{self.name}.delay"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        if isinstance(self.delay, Tensor):
+            got = tuple(self.delay.shape)
+            try:
+                fits = torch.broadcast_shapes(got, shape) == shape  # type: ignore[no-untyped-call]
+            except RuntimeError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"Delay {self.name!r}: delay of shape {got} must broadcast to the layer's "
+                    f"shape {shape} (one delay per unit, e.g. {shape} or a scalar)"
+                )
+        return shape
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        return {self.key: shape} if self.learn else {}
+
+    def init(
+        self,
+        shape: Shape,
+        *,
+        generator: torch.Generator | None,
+        dtype: torch.dtype,
+        device: torch.device | str | None,
+    ) -> dict[str, Tensor]:
+        if not self.learn:
+            return {}
+        if isinstance(self.delay, str):  # "uniform"
+            value = torch.rand(shape, generator=generator, dtype=dtype) * self.max_delay
+        else:
+            value = torch.broadcast_to(torch.as_tensor(self.delay, dtype=dtype), shape).clone()
+        return {self.key: value.detach().to(device)}
+
+    def init_state(
+        self, shape: Shape, *, dtype: torch.dtype, device: torch.device | str | None
+    ) -> DelayState:
+        """Empty history ``[max_delay + 1, *shape]`` (:func:`~snnfunc.delay.delay_init`)."""
+        return delay_init(shape, max_delay=self.max_delay, dtype=dtype, device=device)
+
+    def delay_of(self, params: Params) -> Tensor:
+        """The delays, ``NAME.delay`` from ``params`` (or the fixed ``delay``, in float64)."""
+        if self.learn:
+            return params[self.key]
+        return torch.as_tensor(self.delay, dtype=torch.float64)
+
+    def layer(self, params: Params) -> Layer:
+        """The stepwise layer: :func:`~snnfunc.delay.delay_step` with the delays bound
+        (``(DelayState, x [B, *shape]) -> (y [B, *shape], DelayState)``)."""
+        delay = self.delay_of(params)
+        return Layer(
+            partial(_delay_layer_step, delay=delay),
+            stateful=True,
+            unchecked=partial(_delay_layer_core, delay=delay),
+        )
+
+    def run(
+        self, params: Params, xs: Tensor, *, num_steps: int | None = None, record: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """All steps: ``xs [T, B, *shape]`` (or static ``[B, *shape]`` shown for ``num_steps``)
+        -> ``(fractional_delay(xs, delay) [T, B, *shape], None)``; a delay has no membrane,
+        so ``record`` changes nothing."""
+        del record
+        if num_steps is not None:
+            check_int_at_least("num_steps", num_steps, 1)
+            xs = xs.expand(num_steps, *xs.shape)
+        delay = self.delay_of(params).to(dtype=xs.dtype, device=xs.device)
+        return fractional_delay(xs, delay, max_delay=self.max_delay), None
+
+    def constrain(self, params: Params) -> dict[str, Tensor]:
+        """Its learnable delays clamped into ``[0, max_delay]``: ``{NAME.delay: tensor}`` (empty
+        when ``learn=False``). Pure: ``params`` is not changed."""
+        if not self.learn:
+            return {}
+        return {self.key: params[self.key].clamp(0, self.max_delay)}
+
+
 @dataclass(frozen=True)
 class Neuron:
     """A layer of neurons of one registered model, elementwise over the layer's shape.
@@ -332,6 +562,12 @@ class Neuron:
                 out[key] = torch.as_tensor(value).detach().to(dtype=dtype, device=device).clone()
         return out
 
+    def init_state(
+        self, shape: Shape, *, dtype: torch.dtype, device: torch.device | str | None
+    ) -> Any:
+        """The model's resting state for ``shape`` (``(B, *shape)`` or ``shape``)."""
+        return self.model.init(shape, dtype=dtype, device=device)
+
     def params_of(self, params: Params) -> Any:
         """The model's params, with the ``learn`` and matrix fields taken from ``params``."""
         trained = (*self.learn, *self.matrices)
@@ -397,14 +633,16 @@ class Network:
 
     Attributes:
         input_shape: one example's shape, e.g. ``(1, 28, 28)``.
-        layers: the specs, in order; the last is a :class:`Neuron` (the output layer spikes).
+        layers: the specs, in order: stateless (:class:`Spec`) and stateful
+            (:class:`Stateful`: :class:`Neuron`, :class:`Delay`); the last is a :class:`Neuron`
+            (the output layer spikes).
         shapes: derived: ``shapes[k]`` is the per-example input shape of ``layers[k]`` and
             ``shapes[-1]`` the output's (checked when the network is made: a layer that cannot
             take its input raises ``ValueError`` naming it).
     """
 
     input_shape: Shape
-    layers: tuple[Spec | Neuron, ...]
+    layers: tuple[Spec | Stateful, ...]
     shapes: tuple[Shape, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -414,7 +652,8 @@ class Network:
         object.__setattr__(self, "input_shape", shape)
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers or not isinstance(self.layers[-1], Neuron):
-            raise ValueError("layers must end with a Neuron layer (the spiking output)")
+            last = f", got {type(self.layers[-1]).__name__} last" if self.layers else ""
+            raise ValueError(f"layers must end with a Neuron layer (the spiking output){last}")
         shapes = [shape]
         for k, spec in enumerate(self.layers):
             try:
@@ -458,6 +697,16 @@ class Network:
         return out
 
     @property
+    def stateful(self) -> tuple[tuple[Stateful, Shape], ...]:
+        """Each stateful layer (:class:`Neuron`, :class:`Delay`, ...) with its per-example input
+        shape, in order: one state each in :meth:`init`."""
+        return tuple(
+            (spec, shape)
+            for spec, shape in zip(self.layers, self.shapes, strict=False)
+            if isinstance(spec, Stateful)
+        )
+
+    @property
     def neurons(self) -> tuple[tuple[Neuron, Shape], ...]:
         """Each neuron layer with its per-example shape, in order."""
         return tuple(
@@ -488,12 +737,35 @@ class Network:
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> tuple[Any, ...]:
-        """Resting states of the neuron layers, ``[batch_size, *shape]`` (or ``shape``)."""
+        """Resting states of the stateful layers (:attr:`stateful`, in order: a neuron model's
+        state, a :class:`~snnfunc.delay.DelayState`, ...), ``[batch_size, *shape]`` (or
+        ``shape``)."""
         lead = () if batch_size is None else (batch_size,)
         return tuple(
-            spec.model.init((*lead, *shape), dtype=dtype, device=device)
-            for spec, shape in self.neurons
+            spec.init_state((*lead, *shape), dtype=dtype, device=device)
+            for spec, shape in self.stateful
         )
+
+    # --- constraints ------------------------------------------------------------------------
+    def constrain(self, params: Params) -> dict[str, Tensor]:
+        """``params`` with every layer's constraint applied (a :class:`Delay`'s delays clamped
+        into ``[0, max_delay]``; a spec opts in with a ``constrain(params) -> {name: tensor}``
+        method). Pure: a new dict, ``params`` unchanged; for ``torch.func`` training loops."""
+        out = dict(params)
+        for spec in self.layers:
+            constrain = getattr(spec, "constrain", None)
+            if constrain is not None:
+                out.update(constrain(params))
+        return out
+
+    def constrain_(self, params: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """:meth:`constrain` in place (under ``torch.no_grad``), for an optimiser's tensors: call
+        it after each ``optimizer.step()``. Returns ``params``."""
+        with torch.no_grad():
+            for name, value in self.constrain(params).items():
+                if value is not params[name]:
+                    params[name].copy_(value)
+        return params
 
     def stepwise(self, params: Params, x: Tensor, *, num_steps: int | None = None) -> NetOutput:
         """:func:`scan` of :meth:`step`, the reference: ``x`` is a static batch ``[B,
@@ -509,13 +781,14 @@ class Network:
 
     # --- layerwise: the fast path -----------------------------------------------------------
     def forward(self, params: Params, x: Tensor, *, num_steps: int | None = None) -> NetOutput:
-        """Layer by layer: each neuron layer over all steps at once (:meth:`Neuron.run`), each
-        stateless layer on all steps in one call. Equal to :meth:`stepwise`.
+        """Layer by layer: each stateful layer over all steps at once (:meth:`Neuron.run`,
+        :meth:`Delay.run`), each stateless layer on all steps in one call. Equal to
+        :meth:`stepwise`.
 
         Args:
             params: the weights (:meth:`init_params`).
             x: a static batch ``[B, *input_shape]`` shown at each of ``num_steps`` steps (the
-                layers before the first neuron run once, on ``[B, ...]``), or time-major input
+                layers before the first stateful one run once, on ``[B, ...]``), or time-major input
                 ``[T, B, *input_shape]`` with ``num_steps=None``.
             num_steps: ``T`` for a static ``x``.
         Returns:
@@ -530,11 +803,11 @@ class Network:
         hidden: list[Tensor] = []
         membrane: Tensor | None = None
         for k, spec in enumerate(self.layers):
-            if isinstance(spec, Neuron):
+            if isinstance(spec, Stateful):
                 steps = num_steps if static else None
                 current, membrane = spec.run(params, current, num_steps=steps, record=k == last)
                 static = False
-                if k != last:
+                if k != last and isinstance(spec, Neuron):
                     hidden.append(current)
             elif static:
                 current = spec.layer(params)(current)

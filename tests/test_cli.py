@@ -90,7 +90,7 @@ def test_every_model_option_is_reachable() -> None:
 
     argv = "train --model conv --neuron alif --hidden 4,5 --num-steps 9 --kernel-size 3 "
     argv += "--padding 1 --reset zero --no-reset-delay --surrogate triangle --learn beta "
-    argv += "--threshold 0.7 --param rho=0.5 --jump 0.1"
+    argv += "--threshold 0.7 --param rho=0.5 --jump 0.1 --delay 3"
     model = cli.train_config_from_args(cli.build_parser().parse_args(argv.split())).model
     default = ModelConfig()
     fixed_by_dataset = {"input_shape", "num_classes", "temporal"}
@@ -99,6 +99,7 @@ def test_every_model_option_is_reachable() -> None:
             assert getattr(model, field.name) != getattr(default, field.name), field.name
     assert model.neuron_params == {"threshold": 0.7, "rho": 0.5, "jump": 0.1}
     assert (model.kernel_size, model.padding, model.learn) == (3, 1, ("beta",))
+    assert model.delay == 3
 
 
 def test_every_neuron_param_has_a_flag_and_every_neuron_is_a_choice() -> None:

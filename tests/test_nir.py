@@ -295,7 +295,9 @@ def test_import_refuses_branching_graphs_and_unknown_nodes() -> None:
     with pytest.raises(ValueError, match="feed-forward chains"):
         from_nir(graph, dt=DT)
     with pytest.raises(ValueError, match="no snnfunc equivalent"):
-        from_nir(nir.NIRGraph.from_list(nir.Delay(delay=np.ones(2))), dt=DT)
+        from_nir(nir.NIRGraph.from_list(nir.I(r=np.ones(2))), dt=DT)
+    with pytest.raises(ValueError, match="as a whole number of steps"):  # Delay: k dt only
+        from_nir(nir.NIRGraph.from_list(nir.Delay(delay=np.full(2, 0.5 * DT))), dt=DT)
     with pytest.raises(TypeError, match="nir.NIRGraph"):
         from_nir({"nodes": {}}, dt=DT)
 

@@ -35,6 +35,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -183,6 +190,13 @@ def add_train(subparsers: Subparsers) -> None:
         help="hidden sizes, e.g. 1000 or 1000,500; conv: channels, e.g. 12,32",
     )
     model.add_argument("--num-steps", type=_positive_int, default=None, help="time steps T")
+    model.add_argument(
+        "--delay",
+        type=_nonnegative_int,
+        default=None,
+        metavar="D",
+        help="a learnable delay of 0..D steps before each hidden neuron (one per neuron; 0: none)",
+    )
     model.add_argument("--kernel-size", type=_positive_int, default=None, help="conv kernel")
     model.add_argument("--padding", type=int, default=None, help="conv zero padding")
     model.add_argument("--reset", choices=RESET_MODES, default=None, help="reset after a spike")

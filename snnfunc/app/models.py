@@ -17,6 +17,10 @@ Architectures (``C`` classes, every ``->`` a neuron layer of ``config.neuron``):
 * ``conv``: ``Conv(k) -> MaxPool2 -> Conv(k) -> MaxPool2 -> flatten -> Linear(., C)``
   (``hidden`` = the two channel counts), in the spirit of spikingtorch's conv SNN.
 
+With ``delay=D > 0`` a learnable :class:`~snnfunc.network.Delay` (``delay<k>.delay``, one per
+neuron, drawn ``U(0, D)``, at most ``D`` steps) sits right before each hidden neuron layer
+``neuron<k>``; training clamps it into ``[0, D]`` after each step.
+
 With ``temporal=True`` the input is a sequence ``[B, T, *input_shape]`` (a temporal dataset's
 batch), fed to the network time-major with no encoder. A recurrent neuron (``rlif``,
 ``rsynaptic``, ``radlif``) trains its ``[N, N]`` weight as ``neuron<k>.weight`` (``fcn`` only).
@@ -43,6 +47,7 @@ from torch import Tensor
 from snnfunc._checks import check_choice, check_int_at_least
 from snnfunc.network import (
     Conv2d,
+    Delay,
     Flatten,
     Linear,
     MaxPool2d,
@@ -50,6 +55,7 @@ from snnfunc.network import (
     Network,
     Neuron,
     Spec,
+    Stateful,
 )
 from snnfunc.neurons import MODELS as NEURON_MODELS
 from snnfunc.reset import RESET_MODES, Firing
@@ -107,6 +113,9 @@ class ModelConfig:
             ``temporal``: a sequence has its own ``T``).
         kernel_size: conv kernel size.
         padding: conv zero padding.
+        delay: ``D > 0``: a learnable delay of at most ``D`` steps before each hidden neuron
+            (a :class:`~snnfunc.network.Delay` layer ``delay<k>`` before ``neuron<k>``, drawn
+            ``U(0, D)``); ``0``: none.
     """
 
     arch: str = "fcn"
@@ -123,6 +132,7 @@ class ModelConfig:
     kernel_size: int = 5
     padding: int = 0
     temporal: bool = False
+    delay: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
@@ -138,6 +148,7 @@ class ModelConfig:
         check_int_at_least("num_steps", self.num_steps, 1)
         check_int_at_least("kernel_size", self.kernel_size, 1)
         check_int_at_least("padding", self.padding, 0)
+        check_int_at_least("delay", self.delay, 0)
         if not isinstance(self.temporal, bool):
             raise TypeError(f"temporal must be a bool, got {type(self.temporal).__name__}")
         if self.temporal:
@@ -278,7 +289,23 @@ def network(config: ModelConfig) -> Network:
     def neuron(k: int) -> Neuron:
         return Neuron(f"neuron{k}", model, values, firing, config.learn)
 
-    return Network(config.input_shape, ARCHITECTURES[config.arch](config, neuron))
+    layers: tuple[Spec | Stateful, ...] = ARCHITECTURES[config.arch](config, neuron)
+    if config.delay:
+        layers = _with_delays(layers, config.delay)
+    return Network(config.input_shape, layers)
+
+
+def _with_delays(
+    layers: tuple[Spec | Stateful, ...], max_delay: int
+) -> tuple[Spec | Stateful, ...]:
+    """``layers`` with a learnable ``Delay("delay<k>", max_delay, "uniform")`` right before
+    each hidden neuron layer ``neuron<k>`` (not the output layer)."""
+    out: list[Spec | Stateful] = []
+    for k, spec in enumerate(layers):
+        if isinstance(spec, Neuron) and k != len(layers) - 1:
+            out.append(Delay(spec.name.replace("neuron", "delay", 1), max_delay, "uniform"))
+        out.append(spec)
+    return tuple(out)
 
 
 def init_params(
@@ -340,7 +367,8 @@ def initial_states(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> tuple[Any, ...]:
-    """Resting states of every neuron layer of :func:`network_step`, for a batch of ``B``."""
+    """Resting states of every stateful layer of :func:`network_step` (the neuron layers and
+    any delays), for a batch of ``B``."""
     return network(config).init(batch_size, dtype=dtype, device=device)
 
 

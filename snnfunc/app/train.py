@@ -321,8 +321,10 @@ def _train_epoch(
     *,
     world: Any,
     progress: bool,
+    constrain: Callable[[], Any] | None = None,
 ) -> tuple[dict[str, float], list[float]]:
-    """One epoch: ``({"epoch", "train_loss", "train_accuracy", "seconds"}, batch losses)``."""
+    """One epoch: ``({"epoch", "train_loss", "train_accuracy", "seconds"}, batch losses)``;
+    ``constrain()`` after each optimizer step (the network's delays back into range)."""
     n_batches = _batches_per_epoch(data, config, world)
     loss_fn = LOSSES[config.loss]
     bar = _progress(n_batches, f"epoch {epoch + 1}/{config.epochs}", progress)
@@ -339,6 +341,8 @@ def _train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
+        if constrain is not None:
+            constrain()
         value = float(loss.detach())
         if not math.isfinite(value):
             raise FloatingPointError(f"loss became {value} at epoch {epoch + 1}, batch {k + 1}")
@@ -373,7 +377,9 @@ def fit(
 
     Each epoch draws a seeded shuffle (``config.seed``, the epoch), takes at most
     ``config.max_batches`` batches of ``config.batch_size``, sets the learning rate of
-    ``config.schedule`` per batch and steps the optimizer on ``config.loss``. Only the
+    ``config.schedule`` per batch and steps the optimizer on ``config.loss``, then keeps the
+    params in range (:meth:`~snnfunc.network.Network.constrain_`: a
+    :class:`~snnfunc.network.Delay`'s delays in ``[0, max_delay]``). Only the
     ``config.model``-independent settings are read: the model is what you pass.
 
     Args:
@@ -395,9 +401,19 @@ def fit(
         optimizer = torch.optim.Adam(model.params.values(), lr=config.lr, betas=(0.9, 0.999))
     progress = config.progress and (world is None or world.is_main)
     history = []
+    network = model.network
+    has_constraints = any(hasattr(spec, "constrain") for spec in network.layers)
+    constrain = partial(network.constrain_, model.params) if has_constraints else None
     for epoch in range(start_epoch, config.epochs):
         stats, losses = _train_epoch(
-            run_model or model, optimizer, data, config, epoch, world=world, progress=progress
+            run_model or model,
+            optimizer,
+            data,
+            config,
+            epoch,
+            world=world,
+            progress=progress,
+            constrain=constrain,
         )
         history.append(stats)
         if on_epoch is not None:

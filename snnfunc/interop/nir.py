@@ -27,7 +27,17 @@ snnfunc layer                            NIR node
 ``neuron(rlif_step, (b, t, W))``         ``LIF`` as for ``lif_step``, plus a node ``Linear(W/g)``
                                          (``Affine(W/g, c/g)`` with a bias) in a cycle with it:
                                          edges ``N -> W`` and ``W -> N`` (snnTorch's RLeaky form)
+a :class:`~snnfunc.network.Delay` layer  ``Delay(delay = k dt)`` for whole-step delays ``k``
 =======================================  =========================================================
+
+**Delays.** NIR's ``Delay`` node is a pure shift, ``y(t) = x(t - delay)``, with ``delay`` in the
+graph's time unit (that of the time constants): a :class:`~snnfunc.network.Delay` layer (or
+``partial(delay_step, params=DelayParams(d))``) of whole-step delays ``k`` exports as
+``delay = k dt``, and imports back as ``k = delay / dt`` steps (a fixed delay layer, ``max_delay``
+its largest ``k``), exactly. A fractional delay is refused on export: snnfunc's interpolates
+between two steps (it spreads a spike over both), which is not NIR's shift, and discrete-time
+simulators run a NIR delay as a whole number of steps; round the delays first. On import, a
+``delay / dt`` that is not a whole number is refused likewise.
 
 **Recurrent layers.** A registered model named ``"r" + base`` whose params are the base's plus a
 ``weight`` matrix and whose state is the base's plus ``z`` (the last step's spikes) is the base
@@ -73,9 +83,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnfunc.compose import Layer, neuron, sequential, stateless
+from snnfunc.delay import delay_init, delay_step
 from snnfunc.interop import _nir_graph
 from snnfunc.interop.params import Discretization, _check_dt, decay_from_tau, tau_from_decay
-from snnfunc.network import MaxPool2d, Network
+from snnfunc.network import Delay, MaxPool2d, Network, _delay_layer_step
 from snnfunc.neurons import MODELS, IFParams, LIFParams, NeuronModel, SynapticParams
 from snnfunc.neurons.readout import CubaLIParams as CubaLIParams
 from snnfunc.neurons.readout import LIParams as LIParams
@@ -354,6 +365,30 @@ def _stateless_node(fn: Any, kw: dict[str, Any], in_shape: tuple[int, ...], inde
     )
 
 
+def _delay_node(delay: Any, shape: tuple[int, ...], *, dt: float, index: int) -> Any:
+    """NIR's ``Delay(delay = k dt)`` for whole-step delays ``k`` (broadcast to ``shape``);
+    ValueError for a fractional one (module docstring)."""
+    nir = _nir()
+    steps = torch.as_tensor(delay).detach().cpu().double()
+    try:
+        steps = torch.broadcast_to(steps, shape)
+    except RuntimeError:
+        raise ValueError(
+            f"layers[{index}]: delays of shape {tuple(steps.shape)} do not broadcast to the "
+            f"layer's shape {shape}"
+        ) from None
+    fractional = steps != steps.round()
+    if bool(fractional.any()):
+        raise ValueError(
+            f"layers[{index}]: a delay of {steps[fractional].flatten()[0].item()!r} steps has "
+            "no NIR form: NIR's Delay is a pure shift y(t) = x(t - delay), which discrete-time "
+            "simulators run as a whole number of steps, while a fractional snnfunc delay "
+            "interpolates between two steps. Round the delays to whole steps first (e.g. "
+            "params['NAME.delay'].round_(), then check the network still does its job)"
+        )
+    return nir.Delay(delay=steps.numpy() * dt)
+
+
 def to_nir(
     layers: Sequence[Layer | Callable[[Any], Any]],
     input_shape: Sequence[int],
@@ -382,7 +417,8 @@ def to_nir(
         a recurrent layer ``"k"`` also has its weight node ``"k.w_rec"`` (edges ``k -> k.w_rec``
         and ``k.w_rec -> k``).
     Raises:
-        ValueError: a reset NIR cannot express, a decay outside [0, 1), or a bad layer option.
+        ValueError: a reset NIR cannot express, a decay outside [0, 1), a fractional delay, or
+            a bad layer option.
         TypeError: a layer that is not a readable ``partial`` of a supported function.
     """
     nir = _nir()
@@ -407,7 +443,12 @@ def to_nir(
             pending_gain = (torch.as_tensor(gain), None if bias is None else torch.as_tensor(bias))
             continue
         name = str(count)
-        if stateful:
+        if stateful and fn in (_delay_layer_step, delay_step):
+            if pending_gain is not None:
+                raise ValueError(f"layers[{index - 1}]: input_gain must come right before a neuron")
+            delay = kw["delay"] if fn is _delay_layer_step else kw["params"].delay
+            node = _delay_node(delay, in_shape, dt=dt, index=index)
+        elif stateful:
             base = _recurrent_steps().get(fn)
             kind = _NEURON_STEPS.get(fn) if base is None else base
             if kind is None:
@@ -516,8 +557,9 @@ class NIRNetwork:
     """A NIR graph as an snnfunc network: run it with ``scan(net.step, net.init(B), xs)``.
 
     ``layers`` are ordinary :func:`snnfunc.sequential` layers (readable ``partial``\\ s, so
-    :func:`to_nir` exports them again); ``state_shapes[k]`` is the per-example shape of the k-th
-    neuron layer's state.
+    :func:`to_nir` exports them again); ``state_kinds[k]`` is the k-th stateful layer's model
+    name (``"delay"`` for a NIR ``Delay`` node), ``state_shapes[k]`` the per-example shape of its
+    state and ``max_delays`` the ``max_delay`` of each ``"delay"`` layer, in order.
     """
 
     layers: tuple[Layer, ...]
@@ -525,6 +567,7 @@ class NIRNetwork:
     input_shape: tuple[int, ...]
     state_kinds: tuple[str, ...]
     state_shapes: tuple[tuple[int, ...], ...]
+    max_delays: tuple[int, ...] = ()
 
     def init(
         self,
@@ -533,11 +576,14 @@ class NIRNetwork:
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> tuple[Any, ...]:
-        """Resting states, one per neuron layer: ``[batch_size, *shape]`` (or ``shape``)."""
+        """Resting states, one per stateful layer: ``[batch_size, *shape]`` (or ``shape``)."""
         lead = () if batch_size is None else (batch_size,)
         inits = {**_INITS, **{model.name: model.init for model in _RECURRENT.values()}}
+        max_delays = iter(self.max_delays)
         return tuple(
-            inits[kind]((*lead, *shape), dtype=dtype, device=device)
+            delay_init((*lead, *shape), max_delay=next(max_delays), dtype=dtype, device=device)
+            if kind == "delay"
+            else inits[kind]((*lead, *shape), dtype=dtype, device=device)
             for kind, shape in zip(self.state_kinds, self.state_shapes, strict=True)
         )
 
@@ -731,7 +777,7 @@ def _stateless_fn(where: str, node: Any, t: Callable[[Any], Tensor], spike_fn: S
         return partial(_threshold, threshold=t(node.threshold), spike_fn=spike_fn)
     raise ValueError(
         f"{where} has no snnfunc equivalent here; supported: Affine, Linear, Scale, Conv1d, "
-        "Conv2d, Flatten, AvgPool2d, SumPool2d, Threshold, IF, LIF, CubaLIF, LI, CubaLI"
+        "Conv2d, Flatten, AvgPool2d, SumPool2d, Threshold, Delay, IF, LIF, CubaLIF, LI, CubaLI"
     )
 
 
@@ -755,10 +801,18 @@ def _build(
     layers: list[Layer] = []
     kinds: list[str] = []
     shapes: list[tuple[int, ...]] = []
+    max_delays: list[int] = []
     for name in structure.order[1:-1]:
         node = structure.nodes[name]
         where = f"node {name!r} ({type(node).__name__})"
         shape = tuple(x.shape[1:])
+        if type(node).__name__ == "Delay":
+            spec = _delay_spec(where, node, shape, options["dt"], t)
+            layers.append(spec.layer({}))
+            kinds.append("delay")
+            shapes.append(shape)
+            max_delays.append(spec.max_delay)
+            continue
         if type(node).__name__ not in _NODE_KINDS:
             fn = _stateless_fn(where, node, t, options["spike_fn"])
             if fn.func is F.linear and x.dim() != 2:
@@ -797,7 +851,43 @@ def _build(
         shapes.append(shape)
     if not layers:
         raise ValueError("graph has no computational nodes between Input and Output")
-    return NIRNetwork(tuple(layers), sequential(*layers), input_shape, tuple(kinds), tuple(shapes))
+    return NIRNetwork(
+        tuple(layers),
+        sequential(*layers),
+        input_shape,
+        tuple(kinds),
+        tuple(shapes),
+        tuple(max_delays),
+    )
+
+
+def _delay_spec(
+    where: str, node: Any, shape: tuple[int, ...], dt: float, t: Callable[[Any], Tensor]
+) -> Delay:
+    """A fixed :class:`~snnfunc.network.Delay` of ``delay / dt`` whole steps (``max_delay`` the
+    largest); ValueError where that is not a whole number, :class:`_ShapeError` where the delays
+    do not broadcast to the input's shape."""
+    delay = np.asarray(node.delay, dtype=np.float64)
+    try:
+        if np.broadcast_shapes(delay.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise _ShapeError(
+            f"{where}: its delays of shape {delay.shape} do not broadcast to its input's shape "
+            f"{shape}"
+        ) from None
+    steps = delay / dt
+    whole = np.round(steps)
+    bad = (np.abs(steps - whole) > 1e-9 * np.maximum(1.0, np.abs(steps))) | (whole < 0)
+    if np.any(bad):
+        raise ValueError(
+            f"{where}: a delay of {float(delay[bad].flat[0])!r} is "
+            f"{float(steps[bad].flat[0])!r} steps of "
+            f"dt = {dt:g}; snnfunc imports a NIR delay as a whole number of steps >= 0 (pass the "
+            "dt the graph's delays are multiples of)"
+        )
+    max_delay = int(whole.max()) if whole.size else 0
+    return Delay("delay", max_delay, t(whole), learn=False)
 
 
 def _input_shapes(structure: _nir_graph.Chain) -> list[tuple[int, ...]]:
@@ -835,8 +925,8 @@ def from_nir(
 
     Args:
         graph: a ``nir.NIRGraph`` (e.g. from ``nir.read(path)``) of Affine, Linear, Scale,
-            Conv1d, Conv2d, Flatten, AvgPool2d, SumPool2d, Threshold, IF, LIF, CubaLIF, LI,
-            CubaLI nodes.
+            Conv1d, Conv2d, Flatten, AvgPool2d, SumPool2d, Threshold, Delay, IF, LIF, CubaLIF,
+            LI, CubaLI nodes.
         dt: integration step, in the unit of the graph's time constants.
         discretization: ``"euler"`` (``beta = 1 - dt/tau``; snnTorch, Norse) or ``"exp"``.
         spike_fn: surrogate for every spiking node (NIR does not store one).
