@@ -7,10 +7,12 @@ radlif) with its ``[N, N]`` weight, over ``T`` steps of a ``[T, B, C]`` input; l
 Implementations (the same numbers; spikes checked equal before timing):
 
 * ``snnfunc layerwise``: :meth:`snnfunc.network.Network.forward`: the input projection of all
-  ``T`` in one matmul, then per step one recurrent matmul and the base model's core.
-* ``snnfunc + fused step``: the same loop, but the per-step pointwise update is the base model's
-  fused scan (``snnfunc.fuse`` of its step, the generated C kernel on CPU) on a ``[1, B, N]``
-  slice: one fused operator per step instead of the core's few ops.
+  ``T`` in one matmul, then :func:`snnfunc.fused.recurrent.recurrent_scan`: one autograd node
+  for the layer, per step one recurrent matmul and one call of the base step's fused kernel
+  (forward and backward).
+* ``snnfunc + fused step``: the per-step alternative it replaced: a Python loop whose pointwise
+  update is the base model's fused scan (a whole ``fuse`` call with its own autograd node) on a
+  ``[1, B, N]`` slice.
 * ``eager nn loop``: what a user writes with modules: ``nn.Linear`` on each step, the recurrent
   weight as a second ``nn.Linear(N, N, bias=False)``, and the base model's checked step.
 
