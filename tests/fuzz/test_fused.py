@@ -45,7 +45,9 @@ def fused_call(model: Model, data: st.DataObject) -> Call:
     fault = data.draw(
         st.sampled_from([None] * 6 + ["dtype", "state_shape", "param", "option", "T"])
     )
-    shape = data.draw(st.one_of(small_shapes, small_shapes, st.just((512, 8))), label="shape")
+    recurrent = "weight" in model.params_type._fields
+    shapes = small_shapes.filter(lambda s: len(s) > 0) if recurrent else small_shapes
+    shape = data.draw(st.one_of(shapes, shapes, st.just((512, 8))), label="shape")
     dtype = data.draw(st.sampled_from(NON_FLOATS if fault == "dtype" else FLOATS), label="dtype")
     steps = 0 if fault == "T" else data.draw(st.integers(1, 5), label="T")
     static = data.draw(st.booleans(), label="static input") and fault != "T"
@@ -59,6 +61,9 @@ def fused_call(model: Model, data: st.DataObject) -> Call:
             data, torch.empty(shape, dtype=fdtype), broken=name == bad_field
         )
         valid = valid and ok
+    if recurrent:  # the recurrent models' [N, N] weight (rlif, rsynaptic, radlif)
+        n = shape[-1]
+        values["weight"] = torch.linspace(-0.3, 0.3, n * n, dtype=fdtype).reshape(n, n)
     params = model.params_type(**values)
     opts, _ = draw_options(data, broken=fault == "option")
     backend = data.draw(
