@@ -6,10 +6,12 @@ radlif) with its ``[N, N]`` weight, over ``T`` steps of a ``[T, B, C]`` input; l
 
 Implementations (the same numbers; spikes checked equal before timing):
 
-* ``snnfunc layerwise``: :meth:`snnfunc.network.Network.forward`: the input projection of all
-  ``T`` in one matmul, then :func:`snnfunc.fused.recurrent.recurrent_scan`: one autograd node
-  for the layer, per step one recurrent matmul and one call of the base step's fused kernel
-  (forward and backward).
+* ``snnfunc fused layer (hidden)``: what :meth:`snnfunc.network.Network.forward` runs for a
+  hidden recurrent layer: the input projection of all ``T`` in one matmul, then
+  :func:`snnfunc.fused.recurrent.recurrent_scan`: one autograd node for the layer, per step one
+  recurrent matmul and one call of the base step's fused kernel (forward and backward).
+* ``snnfunc layerwise (output)``: :meth:`snnfunc.network.Network.forward` of this network, whose
+  recurrent layer is the output: its membrane is recorded, so it runs ``scan`` of the step.
 * ``snnfunc + fused step``: the per-step alternative it replaced: a Python loop whose pointwise
   update is the base model's fused scan (a whole ``fuse`` call with its own autograd node) on a
   ``[1, B, N]`` slice.
@@ -29,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from _common import fmt, machine, parser, table, time_interleaved
 
-from snnfunc.fused import fuse
+from snnfunc.fused import FUSED, fuse
 from snnfunc.network import Linear, Network, Neuron
 from snnfunc.neurons import MODELS, recurrent_base
 from snnfunc.reset import Firing
@@ -53,6 +55,16 @@ def _setup(name: str, size: tuple[int, int, int, int]) -> dict[str, Any]:
 
 def layerwise(s: dict[str, Any]) -> torch.Tensor:
     spikes: torch.Tensor = s["net"].forward(s["params"], s["x"]).spikes
+    return spikes
+
+
+def fused_layer(s: dict[str, Any]) -> torch.Tensor:
+    """What ``Network.forward`` runs for a hidden recurrent layer: the projection of all ``T``
+    in one matmul, then the model's fused scan (``FUSED[name]``, ``recurrent_scan``)."""
+    model, p, x = s["model"], s["params"], s["x"]
+    values = model.default_params(threshold=0.5, weight=p["rec.weight"])
+    currents = F.linear(x, p["fc.weight"], p["fc.bias"])  # [T, B, N], one matmul
+    spikes, _ = FUSED[model.name](model.init(currents.shape[1:]), currents, values)
     return spikes
 
 
@@ -111,7 +123,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sizes = QUICK_SIZES if args.quick else SIZES
     reps = 3 if args.quick else args.reps
-    impls = {"snnfunc layerwise": layerwise, "snnfunc + fused step": fused_step}
+    impls = {"snnfunc fused layer (hidden)": fused_layer, "snnfunc layerwise (output)": layerwise}
+    impls["snnfunc + fused step"] = fused_step
     impls["eager nn loop"] = eager_loop
     print(f"{machine()}; threads {args.threads}; median (min) ms over {reps} reps")
     rows = []
