@@ -42,7 +42,7 @@ from snnfunc.neurons.recurrent import recurrent_base
 from snnfunc.reset import Firing
 from snnfunc.scan import scan
 
-__all__ = ["recurrent_scan", "recurrent_model_scan", "explain_recurrent"]
+__all__ = ["recurrent_scan", "explain_recurrent"]
 
 
 def _transform_reason() -> str | None:
@@ -496,27 +496,3 @@ def recurrent_scan(
     if layer.z_index is None:
         return ys, model.state_type(*final, ys[-1])
     return ys, model.state_type(*final)
-
-
-def recurrent_model_scan(model: NeuronModel[Any, Any]) -> Callable[..., tuple[Tensor, Any]]:
-    """:func:`recurrent_scan` of ``model`` with the model bound: ``(state, xs, params, *,
-    num_steps=None, backend="auto", **firing_options) -> (spikes, state)``, as
-    :func:`snnfunc.fused.scans.model_scan` is for a pointwise model."""
-    _check_model(model)
-
-    def run(
-        state: Any,
-        xs: Tensor,
-        params: Any,
-        *,
-        num_steps: int | None = None,
-        backend: Backend = "auto",
-        **options: Any,
-    ) -> tuple[Tensor, Any]:
-        return recurrent_scan(
-            model, state, xs, params, num_steps=num_steps, backend=backend, **options
-        )
-
-    run.__name__ = run.__qualname__ = f"{model.name}_scan"
-    run.__doc__ = f"The fused scan of the {model.name} model (:func:`recurrent_scan`)."
-    return run

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from snnfunc._checks import first_step
 from snnfunc.fused.fuse import Backend, Fused, fuse
-from snnfunc.fused.recurrent import recurrent_model_scan
+from snnfunc.fused.recurrent import recurrent_scan
 from snnfunc.neurons import MODELS, recurrent_base
 from snnfunc.neurons._model import NeuronModel
 from snnfunc.neurons.if_ import IF, IFParams, IFState
@@ -214,7 +214,9 @@ def if_scan(
 
 def model_scan(model: NeuronModel[Any, Any]) -> Callable[..., tuple[Tensor, Any]]:
     """The fused scan of ``model``: ``(state, xs, params, *, num_steps=None, backend="auto",
-    **firing_options) -> (spikes, state)``, as :func:`lif_scan` for LIF."""
+    **firing_options) -> (spikes, state)``, as :func:`lif_scan` for LIF; for a recurrent model
+    (``recurrent(base)``), :func:`snnfunc.fused.recurrent.recurrent_scan` with the model bound."""
+    recurrent = recurrent_base(model) is not None
 
     def run(
         state: Any,
@@ -225,6 +227,10 @@ def model_scan(model: NeuronModel[Any, Any]) -> Callable[..., tuple[Tensor, Any]
         backend: Backend = "auto",
         **options: Any,
     ) -> tuple[Tensor, Any]:
+        if recurrent:
+            return recurrent_scan(
+                model, state, xs, params, num_steps=num_steps, backend=backend, **options
+            )
         firing = Firing.of(**options)
         return _run(model, state, xs, params, num_steps=num_steps, firing=firing, backend=backend)
 
@@ -251,7 +257,7 @@ def _fused_scan_of(model: NeuronModel[Any, Any]) -> Callable[..., tuple[Tensor, 
         return _NAMED.get(model.name) or model_scan(model)
     base = recurrent_base(model)
     if base is not None and _pointwise(base):
-        return recurrent_model_scan(model)
+        return model_scan(model)
     return None
 
 
@@ -260,5 +266,5 @@ FUSED: Mapping[str, Callable[..., tuple[Tensor, Any]]] = MappingProxyType(
 )
 """The fused scan of every registered neuron model that has one, by model name (read-only):
 every pointwise model (:func:`model_scan`), and every recurrent model of a pointwise base
-(:func:`snnfunc.fused.recurrent.recurrent_model_scan`: one matmul and one fused update per
+(:func:`snnfunc.fused.recurrent.recurrent_scan`: one matmul and one fused update per
 step)."""
